@@ -1,0 +1,150 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { SMTPServer } from 'smtp-server';
+import { migrate } from '../src/db/migrate.ts';
+import { createPool, type Db } from '../src/db/pool.ts';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const CLI = path.join(ROOT, 'bin/send-engine.mjs');
+export const BENCH_JWT_SECRET = randomBytes(32).toString('hex');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface BenchDatabase {
+  url: string;
+  db: Db;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on DATABASE_URL's server (default: the machine's PostgreSQL). */
+export async function benchDatabase(): Promise<BenchDatabase> {
+  const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `se_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const db = createPool(url.toString(), 10);
+  await migrate(db);
+  return {
+    url: url.toString(),
+    db,
+    async drop() {
+      await db.end();
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface Sink {
+  kind: string;
+  port: number;
+  /** Messages accepted so far (smtp-server sink only; for Postfix's smtp-sink, count on our side). */
+  count(): number;
+  stop(): Promise<void>;
+}
+
+function findSmtpSink(): string | undefined {
+  for (const candidate of ['/usr/sbin/smtp-sink', '/usr/lib/postfix/sbin/smtp-sink']) {
+    if (spawnSync('test', ['-x', candidate]).status === 0) return candidate;
+  }
+  return undefined;
+}
+
+/** Postfix's C smtp-sink (installed on demand), else the smtp-server package. */
+export async function startSink(): Promise<Sink> {
+  let binary = findSmtpSink();
+  if (!binary && process.getuid?.() === 0 && process.env.BENCH_NO_INSTALL !== '1') {
+    spawnSync('apt-get', ['install', '-y', '-qq', 'postfix'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'ignore' });
+    binary = findSmtpSink();
+  }
+  const port = await freePort();
+  if (binary) {
+    // -c: count; 1000 connections backlog; accepts everything and discards it.
+    const child = spawn(binary, ['-c', '-u', 'nobody', `127.0.0.1:${port}`, '1000'], { stdio: 'ignore' });
+    for (let i = 0; i < 50; i++) {
+      if (await canConnect(port)) break;
+      await sleep(100);
+    }
+    return { kind: "Postfix smtp-sink", port, count: () => -1, stop: async () => void child.kill('SIGTERM') };
+  }
+  let count = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    maxClients: 1000,
+    onData(stream, _session, cb) {
+      stream.resume();
+      stream.on('end', () => {
+        count++;
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { kind: 'smtp-server (Node)', port, count: () => count, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => (s.end(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Peak resident set size (VmHWM) of a process, in MB. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+/** Starts `send-engine <role>` as a child process and waits for it to be ready. */
+export async function startEngineProcess(role: 'start' | 'serve' | 'worker', env: Record<string, string>): Promise<ChildProcess> {
+  // BENCH_ENGINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the engine.
+  const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, CLI, role], {
+    env: { ...process.env, JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (role !== 'worker' && env.PORT) {
+    for (let i = 0; i < 300; i++) {
+      const ok = await fetch(`http://127.0.0.1:${env.PORT}/v1/_health`).then((r) => r.ok).catch(() => false);
+      if (ok) return child;
+      await sleep(100);
+    }
+    throw new Error('engine did not start');
+  }
+  return child;
+}
+
+export function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -1,0 +1,117 @@
+import autocannon from 'autocannon';
+import nodemailer from 'nodemailer';
+import { issueToken } from '../../src/auth/jwt.ts';
+import { composeMessage } from '../../src/sending/compose.ts';
+import { createTenant } from '../../src/tenants/tenants.ts';
+import { noDelaySocket } from '../../src/transports/smtp.ts';
+import { BENCH_JWT_SECRET, benchDatabase, fmt, freePort, peakRssMb, sleep, startEngineProcess, startSink, stopProcess } from '../lib.ts';
+
+const REQUESTS = Number(process.env.BENCH_TX_REQUESTS ?? 10_000);
+const CONNECTIONS = Number(process.env.BENCH_TX_CONNECTIONS ?? 20);
+const SMTP_CONCURRENCY = 10;
+
+function body(i: number) {
+  return JSON.stringify({
+    message_type: 'transactional',
+    from: 'receipts@acme.test',
+    to: [`user${i}@example.com`],
+    subject: `Your receipt #${i}`,
+    html: `<p>Thanks for order <b>${i}</b>.</p>`,
+    text: `Thanks for order ${i}.`,
+    tags: { campaign_id: 'receipts', site_id: 'shop', list_id: 'none', segment: 'all' },
+    idempotency_key: `bench-${i}`,
+  });
+}
+
+/**
+ * Bare nodemailer, same messages, same sink, same concurrency: the baseline the engine is compared
+ * with. `noDelay` gives it the engine's TCP_NODELAY sockets, so the ratio shows the engine's overhead.
+ */
+async function bareNodemailer(port: number, n: number, noDelay: boolean): Promise<number> {
+  const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, pool: true, maxConnections: SMTP_CONCURRENCY, maxMessages: Infinity, ...(noDelay ? { getSocket: noDelaySocket } : {}) } as nodemailer.TransportOptions);
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SMTP_CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        const m = await composeMessage({ id: `00000000-0000-7000-8000-${String(i).padStart(12, '0')}`, recipient: `user${i}@example.com`, from: 'receipts@acme.test', subject: `Your receipt #${i}`, html: `<p>Thanks for order <b>${i}</b>.</p>`, text: `Thanks for order ${i}.`, headers: {}, listUnsubscribe: null });
+        await transporter.sendMail({ envelope: { from: m.from, to: [m.to] }, raw: m.raw });
+      }
+    }),
+  );
+  const rate = n / ((performance.now() - started) / 1000);
+  transporter.close();
+  return rate;
+}
+
+export default async function transactional() {
+  const database = await benchDatabase();
+  const sink = await startSink();
+  const port = await freePort();
+  const tenant = await createTenant(database.db, 'bench');
+  const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['send'], ttl: '1h' });
+  console.log(`sink: ${sink.kind}; ${fmt(REQUESTS)} submissions, ${CONNECTIONS} HTTP connections, SMTP concurrency ${SMTP_CONCURRENCY}`);
+
+  const bareDefault = await bareNodemailer(sink.port, Math.min(REQUESTS, 2000), false);
+  const baseline = await bareNodemailer(sink.port, Math.min(REQUESTS, 5000), true);
+
+  const engine = await startEngineProcess('start', {
+    DATABASE_URL: database.url,
+    PORT: String(port),
+    SEND_ENGINE_TRANSPORT: `smtp://127.0.0.1:${sink.port}`,
+    DISPATCH_CONCURRENCY: String(SMTP_CONCURRENCY),
+  });
+  try {
+    const url = `http://127.0.0.1:${port}/v1/send-jobs`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+    // Latency of a lone request on an idle engine.
+    const lone: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      const res = await fetch(url, { method: 'POST', headers, body: body(REQUESTS + i) });
+      await res.arrayBuffer();
+      lone.push(performance.now() - t);
+    }
+    lone.sort((a, b) => a - b);
+    await waitForSent(database, 200, 60_000);
+
+    let i = 0;
+    const started = performance.now();
+    const result = await autocannon({
+      url,
+      connections: CONNECTIONS,
+      amount: REQUESTS,
+      requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body(i++) }) }],
+    });
+    const accepted = performance.now();
+    const sentAt = await waitForSent(database, REQUESTS + 200, 300_000);
+    const deliverySeconds = (sentAt - started) / 1000;
+    const engineRate = REQUESTS / deliverySeconds;
+
+    console.log(`idle single request:   p50 ${fmt(lone[100], 1)} ms, p99 ${fmt(lone[197], 1)} ms`);
+    console.log(`HTTP under load:       ${fmt(result.requests.average)} req/s, p50 ${fmt(result.latency.p50, 1)} ms, p99 ${fmt(result.latency.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+    console.log(`accept phase:          ${fmt((accepted - started) / 1000, 2)} s for ${fmt(REQUESTS)} submissions`);
+    console.log(`delivered end to end:  ${fmt(engineRate)} msgs/s (${fmt(REQUESTS)} messages in ${fmt(deliverySeconds, 2)} s, submit to last 'sent')`);
+    console.log(`bare nodemailer:       ${fmt(baseline)} msgs/s into the same sink with TCP_NODELAY (engine/bare ratio ${fmt(engineRate / baseline, 2)}); ${fmt(bareDefault)} msgs/s with nodemailer's default sockets`);
+    console.log(`engine peak RSS:       ${peakRssMb(engine.pid!)} MB`);
+  } finally {
+    await stopProcess(engine);
+    await sink.stop();
+    await database.drop();
+  }
+}
+
+async function waitForSent(database: { db: import('../../src/db/pool.ts').Db }, n: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await database.db.query(`SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'failed')::int AS failed FROM messages`);
+    if (rows[0].sent + rows[0].failed >= n) {
+      if (rows[0].failed) console.log(`warning: ${rows[0].failed} messages failed`);
+      return performance.now();
+    }
+    if (Date.now() > deadline) throw new Error(`only ${rows[0].sent} of ${n} sent`);
+    await sleep(50);
+  }
+}

@@ -1,0 +1,106 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Db, Queryable } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { newId } from '../ids.ts';
+import type { Principal } from './jwt.ts';
+import type { Scope } from './scopes.ts';
+
+export type KeyEnvironment = 'live' | 'test';
+
+const KEY_FORMAT = /^se_(live|test)_[A-Za-z0-9_-]{43}$/;
+/** Rotation grace: the old secret keeps working this long. */
+export const ROTATION_GRACE_HOURS = 24;
+
+export class ApiKeyError extends Error {}
+
+export interface IssuedKey {
+  key_id: string;
+  secret: string;
+  prefix: string;
+  scopes: string[];
+  environment: KeyEnvironment;
+}
+
+export const isApiKeyToken = (token: string) => token.startsWith('se_live_') || token.startsWith('se_test_');
+
+const hashSecret = (secret: string) => createHash('sha256').update(secret).digest();
+
+function mintSecret(environment: KeyEnvironment) {
+  const secret = `se_${environment}_${randomBytes(32).toString('base64url')}`;
+  // The environment prefix plus 8 characters identify a key in listings without exposing it.
+  return { secret, prefix: secret.slice(0, `se_${environment}_`.length + 8), hash: hashSecret(secret) };
+}
+
+async function insertKey(db: Queryable, k: { tenantId: string; name: string; scopes: string[]; environment: KeyEnvironment; rotatedFrom?: string }): Promise<IssuedKey> {
+  const { secret, prefix, hash } = mintSecret(k.environment);
+  const id = newId();
+  await db.query(
+    `INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, scopes, environment, rotated_from)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [id, k.tenantId, k.name, prefix, hash, k.scopes, k.environment, k.rotatedFrom ?? null],
+  );
+  return { key_id: id, secret, prefix, scopes: k.scopes, environment: k.environment };
+}
+
+export async function createApiKey(db: Db, tenantId: string, scopes: Scope[], options: { environment: KeyEnvironment; name?: string }): Promise<IssuedKey> {
+  const { rowCount } = await db.query('SELECT 1 FROM tenants WHERE id = $1', [tenantId]);
+  if (!rowCount) throw new ApiKeyError(`tenant ${tenantId} not found`);
+  return insertKey(db, { tenantId, name: options.name ?? 'api key', scopes, environment: options.environment });
+}
+
+/** A new secret with the same name, scopes and environment; the old one expires after the grace. */
+export async function rotateApiKey(db: Db, keyId: string): Promise<IssuedKey & { old_key_expires_at: string }> {
+  return withTransaction(db, async (client) => {
+    const { rows } = await client.query<{ tenant_id: string; name: string; scopes: string[]; environment: KeyEnvironment; expires_at: Date }>(
+      `UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, 'infinity'), now() + make_interval(hours => $2))
+        WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+        RETURNING tenant_id, name, scopes, environment, expires_at`,
+      [keyId, ROTATION_GRACE_HOURS],
+    );
+    if (!rows.length) throw new ApiKeyError(`key ${keyId} not found, revoked or expired`);
+    const old = rows[0];
+    const issued = await insertKey(client, { tenantId: old.tenant_id, name: old.name, scopes: old.scopes, environment: old.environment, rotatedFrom: keyId });
+    return { ...issued, old_key_expires_at: old.expires_at.toISOString() };
+  });
+}
+
+export async function revokeApiKey(db: Db, keyId: string): Promise<void> {
+  const { rowCount } = await db.query('UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1', [keyId]);
+  if (!rowCount) throw new ApiKeyError(`key ${keyId} not found`);
+}
+
+interface CachedKey {
+  principal: Principal | null;
+  until: number;
+}
+
+/**
+ * Resolves API-key bearer tokens to principals. Lookups go by the SHA-256 of the secret (an
+ * index probe, nothing to compare in variable time). Results are cached briefly per process:
+ * revocation and expiry take effect within `cacheMs`.
+ */
+export function createApiKeyVerifier(db: Db, cacheMs = 3000, maxEntries = 10_000) {
+  const cache = new Map<string, CachedKey>();
+  return async (token: string): Promise<Principal | null> => {
+    if (!KEY_FORMAT.test(token)) return null;
+    const hash = hashSecret(token);
+    const cacheKey = hash.toString('base64');
+    const now = Date.now();
+    const hit = cache.get(cacheKey);
+    if (hit && hit.until > now) return hit.principal;
+    const { rows } = await db.query<{ id: string; tenant_id: string; prefix: string; scopes: string[]; environment: KeyEnvironment; expires_at: Date | null }>(
+      `SELECT id, tenant_id, prefix, scopes, environment, expires_at FROM api_keys
+        WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+      [hash],
+    );
+    const row = rows[0];
+    const principal: Principal | null = row
+      ? { tenantId: row.tenant_id, scopes: new Set(row.scopes), subject: `api_key:${row.id}`, keyId: row.id, keyPrefix: row.prefix, environment: row.environment }
+      : null;
+    // Never cache past the key's own expiry; unknown tokens are cached too, bounded in number.
+    const until = Math.min(now + cacheMs, row?.expires_at ? row.expires_at.getTime() : Infinity);
+    if (cache.size >= maxEntries) cache.clear();
+    cache.set(cacheKey, { principal, until });
+    return principal;
+  };
+}

@@ -1,0 +1,25 @@
+/** Scopes a credential can carry; routes name the one they need. */
+export const SCOPES = {
+  send: 'Submit transactional and newsletter sends (POST /v1/send-jobs)',
+  'jobs.manage': 'Create, read and cancel list send jobs (/api/send-jobs)',
+  'lists.view': 'Read lists and their sync state',
+  'messages.view': 'Read messages and their event timelines',
+  'analytics.search.recipients': 'Search messages by recipient address and see unmasked addresses',
+  'reports.view': 'Read deliverability and engagement reports',
+  'suppressions.view': 'Read the suppression list',
+  'suppressions.manage': 'Add and remove suppressions',
+  'undeliverable.view': 'Read undeliverable recipients',
+  'org.view': 'Read the account snapshot',
+} as const;
+
+export type Scope = keyof typeof SCOPES;
+
+/** What `tenant create` grants: sending and reading, not suppression management or recipient search. */
+export const DEFAULT_SCOPES: Scope[] = ['send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view'];
+
+export function parseScopes(input: string): Scope[] {
+  const scopes = input.split(/[,\s]+/).filter(Boolean);
+  const unknown = scopes.filter((s) => !(s in SCOPES));
+  if (unknown.length) throw new Error(`unknown scope(s): ${unknown.join(', ')}; known: ${Object.keys(SCOPES).join(', ')}`);
+  return scopes as Scope[];
+}

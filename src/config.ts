@@ -1,0 +1,192 @@
+import path from 'node:path';
+import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
+
+/**
+ * The engine's whole configuration, read once from the environment and validated.
+ * Every variable is documented in docs/configuration.md and .env.example.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  /** External PostgreSQL; when absent the embedded server is used. */
+  databaseUrl?: string;
+  dataDir: string;
+  embeddedPgPort: number;
+  jwt: {
+    secret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+  };
+  /** `capture`, `ses` or an `smtp://` / `smtps://` URL. */
+  transport: string;
+  ses: { region: string; endpoint?: string };
+  dkim?: { domainName: string; keySelector: string; privateKey: string };
+  dispatch: {
+    batchSize: number;
+    concurrency: number;
+    leaseSeconds: number;
+    pollMs: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+  };
+  idempotencyTtlHours: number;
+  /** List send jobs (src/jobs). */
+  jobs: {
+    defaultFrom?: string;
+    /** Per-tenant send rate (messages/s) when neither the job nor the tenant sets one; undefined: unlimited. */
+    defaultRatePerSecond?: number;
+    fanoutChunkSize: number;
+  };
+  /** Accepted clock difference for signed Member Center webhooks (X-Timestamp), in seconds. */
+  webhookToleranceSeconds: number;
+  /** Provider feedback (src/events): webhook authentication, suppression and guardrail rules. */
+  events: {
+    sesWebhookSecret?: string;
+    snsTopicArns: string[];
+    softBounceLimit: number;
+    softBounceWindowDays: number;
+    guardrail: { complaintRatePercent: number; bounceRatePercent: number; minSent: number; windowDays: number };
+  };
+  /** Signed open/click/unsubscribe links (src/tracking). */
+  tracking: TrackingSettings;
+  /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
+  rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
+  commit?: string;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function num(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a number >= 0, got "${raw}"`);
+  return value;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/**
+ * PUBLIC_BASE_URL is where recipients reach this engine (links in mail). TRACKING_SECRET signs
+ * them; without it the key is derived from JWT_SECRET (and in embedded mode from the generated
+ * one, see runtime.ts), which keeps links valid across restarts but not across a JWT_SECRET change.
+ */
+function trackingSettings(env: Env): TrackingSettings {
+  const raw = str(env, 'PUBLIC_BASE_URL') ?? `http://127.0.0.1:${int(env, 'PORT', 3000)}`;
+  const shown = raw.replace(/\/\/.*@/, '//***@');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got "${shown}"`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an http(s) URL without query, fragment or credentials, got "${shown}"`);
+  }
+  const secret = str(env, 'TRACKING_SECRET');
+  if (secret !== undefined && secret.length < 32) throw new ConfigError('TRACKING_SECRET must be at least 32 characters');
+  const jwtSecret = str(env, 'JWT_SECRET');
+  return {
+    baseUrl: url.toString().replace(/\/+$/, ''),
+    // Empty when there is nothing to derive from (JWKS only): withEmbeddedDefaults (runtime.ts)
+    // derives it in embedded mode and refuses DATABASE_URL without one.
+    secret: secret ?? (jwtSecret ? deriveTrackingSecret(jwtSecret) : ''),
+  };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const transport = str(env, 'SEND_ENGINE_TRANSPORT') ?? 'capture';
+  if (!['capture', 'ses'].includes(transport) && !/^smtps?:\/\//.test(transport)) {
+    throw new ConfigError(
+      `SEND_ENGINE_TRANSPORT must be "capture", "ses" or an smtp:// URL, got "${transport.replace(/\/\/.*@/, '//***@')}"`,
+    );
+  }
+  const dkimKey = str(env, 'DKIM_PRIVATE_KEY');
+  const dkimDomain = str(env, 'DKIM_DOMAIN');
+  if ((dkimKey || dkimDomain) && !(dkimKey && dkimDomain)) {
+    throw new ConfigError('DKIM_DOMAIN and DKIM_PRIVATE_KEY must be set together');
+  }
+  const config: Config = {
+    port: int(env, 'PORT', 3000),
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    logLevel: str(env, 'LOG_LEVEL') ?? 'info',
+    databaseUrl: str(env, 'DATABASE_URL'),
+    dataDir: path.resolve(str(env, 'SEND_ENGINE_DATA_DIR') ?? '.send-engine'),
+    embeddedPgPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1),
+    jwt: {
+      secret: str(env, 'JWT_SECRET'),
+      jwksUrl: str(env, 'JWT_JWKS_URL'),
+      issuer: str(env, 'JWT_ISSUER'),
+      audience: str(env, 'JWT_AUDIENCE'),
+    },
+    transport,
+    ses: { region: str(env, 'SES_REGION') ?? str(env, 'AWS_REGION') ?? 'us-east-1', endpoint: str(env, 'SES_ENDPOINT') },
+    dkim:
+      dkimKey && dkimDomain
+        ? { domainName: dkimDomain, keySelector: str(env, 'DKIM_SELECTOR') ?? 'default', privateKey: dkimKey.replace(/\\n/g, '\n') }
+        : undefined,
+    dispatch: {
+      batchSize: int(env, 'DISPATCH_BATCH_SIZE', 100, 1),
+      concurrency: int(env, 'DISPATCH_CONCURRENCY', 10, 1),
+      leaseSeconds: int(env, 'DISPATCH_LEASE_SECONDS', 120, 1),
+      pollMs: int(env, 'DISPATCH_POLL_MS', 1000, 10),
+      maxAttempts: int(env, 'SEND_MAX_ATTEMPTS', 8, 1),
+      retryBaseMs: int(env, 'SEND_RETRY_BASE_MS', 2000, 1),
+      retryMaxMs: int(env, 'SEND_RETRY_MAX_MS', 15 * 60_000, 1),
+    },
+    idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1),
+    jobs: {
+      defaultFrom: str(env, 'DEFAULT_FROM_ADDRESS'),
+      defaultRatePerSecond: num(env, 'SEND_RATE_PER_SECOND', 0) || undefined,
+      fanoutChunkSize: int(env, 'FANOUT_CHUNK_SIZE', 5000, 1),
+    },
+    webhookToleranceSeconds: int(env, 'WEBHOOK_TOLERANCE_SECONDS', 300, 1),
+    events: {
+      sesWebhookSecret: str(env, 'SES_WEBHOOK_SECRET'),
+      snsTopicArns: (str(env, 'SNS_TOPIC_ARNS') ?? '').split(',').map((a) => a.trim()).filter(Boolean),
+      softBounceLimit: int(env, 'SOFT_BOUNCE_LIMIT', 3, 1),
+      softBounceWindowDays: int(env, 'SOFT_BOUNCE_WINDOW_DAYS', 7, 1),
+      guardrail: {
+        complaintRatePercent: num(env, 'GUARDRAIL_COMPLAINT_RATE_PERCENT', 0.3),
+        bounceRatePercent: num(env, 'GUARDRAIL_BOUNCE_RATE_PERCENT', 5),
+        minSent: int(env, 'GUARDRAIL_MIN_SENT', 500, 1),
+        windowDays: int(env, 'GUARDRAIL_WINDOW_DAYS', 7, 1),
+      },
+    },
+    tracking: trackingSettings(env),
+    rateLimit: {
+      livePerMinute: int(env, 'RATE_LIMIT_LIVE_PER_MINUTE', 600, 1),
+      testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
+      authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
+    },
+    commit: str(env, 'SEND_ENGINE_COMMIT'),
+  };
+  if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
+    throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');
+  }
+  if (config.events.sesWebhookSecret && config.events.sesWebhookSecret.length < 16) {
+    throw new ConfigError('SES_WEBHOOK_SECRET must be at least 16 characters');
+  }
+  if (config.jwt.secret && config.jwt.secret.length < 32) {
+    throw new ConfigError('JWT_SECRET must be at least 32 characters');
+  }
+  return config;
+}

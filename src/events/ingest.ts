@@ -1,0 +1,204 @@
+import type { Db, Queryable } from '../db/pool.ts';
+import { newId } from '../ids.ts';
+import type { Logger } from '../log.ts';
+import { evaluateGuardrail, type GuardrailRules } from './guardrail.ts';
+import { TARGET_STATUS, type EventOutcome, type NormalizedEvent } from './types.ts';
+
+export interface EventRules {
+  softBounceLimit: number;
+  softBounceWindowDays: number;
+  guardrail: GuardrailRules;
+}
+
+/**
+ * Applies a batch of events in one statement, set-based:
+ *  - match each to a message by our id, else the provider id (and the claimed tenant, if any);
+ *  - insert the timeline row keyed by the natural key; a repeat inserts nothing and changes nothing;
+ *  - raise the status of messages whose events were inserted (rank decides, migration 003);
+ *  - suppress addresses: at once for hard bounces, complaints and provider suppression; after
+ *    `limit` soft bounces within the window (history rows plus this batch's own).
+ * Counters follow from the message_events trigger. Returns one outcome per input, in order.
+ */
+const APPLY_SQL = `
+WITH e AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[],
+                       $9::bool[], $10::timestamptz[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
+    AS e(ord, event_id, our_id, provider_id, learn_provider_id, claimed_tenant, type, recipient,
+         recipient_strict, occurred_at, disc, target_status, suppress, diagnostic, data)
+), matched AS (
+  SELECT e.*, m.id AS message_id, m.tenant_id, lower(m.recipient) AS email
+    FROM e CROSS JOIN LATERAL (
+      SELECT x.id, x.tenant_id, x.recipient FROM (
+        SELECT id, tenant_id, recipient, 1 AS pref FROM messages WHERE id = e.our_id
+        UNION ALL
+        SELECT id, tenant_id, recipient, 2 FROM messages WHERE provider_message_id = e.provider_id
+      ) x
+      WHERE (e.claimed_tenant IS NULL OR x.tenant_id = e.claimed_tenant)
+        AND (NOT e.recipient_strict OR lower(x.recipient) = e.recipient)
+      ORDER BY x.pref LIMIT 1
+    ) m
+), ins AS (
+  INSERT INTO message_events (id, tenant_id, message_id, type, occurred_at, data, dedupe_key)
+  SELECT event_id, tenant_id, message_id, type, occurred_at, data::jsonb,
+         'ses:' || message_id || ':' || type || ':' || recipient || ':' || disc
+    FROM matched
+   ORDER BY ord
+  ON CONFLICT (dedupe_key) DO NOTHING
+  RETURNING id
+), applied AS (
+  SELECT mt.* FROM matched mt JOIN ins ON ins.id = mt.event_id
+), best AS (
+  -- Several events for one message in one batch: the highest rank wins, the earliest among equals.
+  SELECT DISTINCT ON (message_id) message_id, target_status, learn_provider_id
+    FROM applied
+   ORDER BY message_id, message_status_rank(target_status) DESC NULLS LAST, occurred_at
+), moved AS (
+  UPDATE messages m
+     SET status = CASE WHEN message_status_rank(m.status) < message_status_rank(b.target_status) THEN b.target_status ELSE m.status END,
+         provider_message_id = COALESCE(m.provider_message_id, b.learn_provider_id),
+         updated_at = now()
+    FROM best b
+   WHERE m.id = b.message_id
+     AND (message_status_rank(m.status) < message_status_rank(b.target_status)
+          OR (m.provider_message_id IS NULL AND b.learn_provider_id IS NOT NULL))
+  RETURNING m.id
+), soft_history AS (
+  INSERT INTO soft_bounces (event_id, tenant_id, email, occurred_at)
+  SELECT event_id, tenant_id, email, occurred_at FROM applied WHERE suppress = 'soft'
+  RETURNING event_id
+), soft_over AS (
+  SELECT a.tenant_id, a.email, a.event_id, a.diagnostic, a.occurred_at
+    FROM applied a
+   WHERE a.suppress = 'soft'
+     AND (SELECT count(*) FROM soft_bounces s
+           WHERE s.tenant_id = a.tenant_id AND s.email = a.email
+             AND s.occurred_at > a.occurred_at - make_interval(days => $17) AND s.occurred_at <= a.occurred_at)
+       + (SELECT count(*) FROM applied b
+           WHERE b.suppress = 'soft' AND b.tenant_id = a.tenant_id AND b.email = a.email
+             AND b.occurred_at > a.occurred_at - make_interval(days => $17) AND b.occurred_at <= a.occurred_at) >= $16
+), suppressed AS (
+  INSERT INTO suppressions (tenant_id, email, reason, source, source_event_id, diagnostic)
+  SELECT DISTINCT ON (tenant_id, email) tenant_id, email, reason, 'ses', event_id, diagnostic
+    FROM (
+      SELECT tenant_id, email, event_id, diagnostic, occurred_at, 1 AS pref,
+             CASE suppress WHEN 'hard' THEN 'hard_bounce' WHEN 'complaint' THEN 'complaint' ELSE 'provider_suppressed' END AS reason
+        FROM applied WHERE suppress IN ('hard', 'complaint', 'provider')
+      UNION ALL
+      SELECT tenant_id, email, event_id, diagnostic, occurred_at, 2, 'soft_bounce_limit' FROM soft_over
+    ) c
+   ORDER BY tenant_id, email, pref, occurred_at
+  ON CONFLICT (tenant_id, email) DO NOTHING
+  RETURNING tenant_id
+)
+SELECT e.ord, mt.tenant_id, (a.event_id IS NOT NULL) AS applied
+  FROM e
+  LEFT JOIN matched mt ON mt.ord = e.ord
+  LEFT JOIN applied a ON a.ord = e.ord
+ ORDER BY e.ord`;
+
+export interface AppliedBatch {
+  outcomes: EventOutcome[];
+  /** Tenants whose bounce or complaint figures moved: the guardrail looks at these. */
+  reputationTenants: string[];
+}
+
+/** Applies events in one statement (see APPLY_SQL). */
+export async function applyEvents(db: Queryable, events: NormalizedEvent[], rules: EventRules): Promise<AppliedBatch> {
+  if (!events.length) return { outcomes: [], reputationTenants: [] };
+  const col = <T>(f: (e: NormalizedEvent) => T) => events.map(f);
+  // Named: parsed and planned once per connection, not per batch.
+  const { rows } = await db.query<{ ord: number; tenant_id: string | null; applied: boolean }>({ name: 'events_apply_v1', text: APPLY_SQL, values: [
+    events.map((_, i) => i),
+    col(() => newId()),
+    col((e) => e.ourId),
+    col((e) => e.providerId),
+    col((e) => e.learnProviderId),
+    col((e) => e.claimedTenant),
+    col((e) => e.type),
+    col((e) => e.recipient),
+    col((e) => e.recipientStrict),
+    col((e) => e.occurredAt),
+    col((e) => e.discriminator),
+    col((e) => TARGET_STATUS[e.type]),
+    col((e) => e.suppress),
+    col((e) => e.diagnostic),
+    col((e) => JSON.stringify(e.data)),
+    rules.softBounceLimit,
+    rules.softBounceWindowDays,
+  ] });
+  const outcomes: EventOutcome[] = rows.map((r) => (r.applied ? 'applied' : r.tenant_id ? 'duplicate' : 'unmatched'));
+  const reputationTenants = new Set<string>();
+  rows.forEach((r, i) => {
+    const e = events[i];
+    if (r.applied && r.tenant_id && (e.type === 'bounce' || e.type === 'complaint')) reputationTenants.add(r.tenant_id);
+  });
+  return { outcomes, reputationTenants: [...reputationTenants] };
+}
+
+const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
+
+interface Pending {
+  event: NormalizedEvent;
+  resolve: (o: EventOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit for webhook requests: events arriving while earlier batches are being written are
+ * applied together in the next statement, so throughput grows with load while a lone request
+ * is written at once. A failing batch is retried on deadlock and otherwise split, so one bad
+ * event cannot fail its neighbours.
+ */
+export class EventWriter {
+  private queue: Pending[] = [];
+  private running = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly rules: EventRules,
+    private readonly logger: Logger,
+    private readonly options = { maxBatch: 500, maxConcurrent: 4 },
+  ) {}
+
+  write(events: NormalizedEvent[]): Promise<EventOutcome[]> {
+    const done = Promise.all(events.map((event) => new Promise<EventOutcome>((resolve, reject) => this.queue.push({ event, resolve, reject }))));
+    this.pump();
+    return done;
+  }
+
+  private pump() {
+    while (this.running < this.options.maxConcurrent && this.queue.length) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.running++;
+      this.flush(batch).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Pending[], attempt = 1): Promise<void> {
+    let applied: AppliedBatch;
+    try {
+      applied = await applyEvents(this.db, batch.map((p) => p.event), this.rules);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code && RETRYABLE.has(code) && attempt < 4) return this.flush(batch, attempt + 1);
+      if (batch.length > 1) {
+        await Promise.all(batch.map((p) => this.flush([p])));
+        return;
+      }
+      batch[0].reject(err);
+      return;
+    }
+    if (applied.reputationTenants.length) {
+      // Before the answer, so an acknowledged complaint has already paused what it should. A
+      // failure here does not fail the events (they are written); the next one judges again.
+      await evaluateGuardrail(this.db, applied.reputationTenants, this.rules.guardrail).then(
+        (paused) => paused.forEach((p) => this.logger.warn({ tenant_id: p.tenantId, reason: p.reason }, 'newsletter sending paused by guardrail')),
+        (err) => this.logger.error({ err: (err as Error).message }, 'guardrail evaluation failed'),
+      );
+    }
+    batch.forEach((p, i) => p.resolve(applied.outcomes[i]));
+  }
+}

@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../errors.ts';
+
+/** An error whose status and code are meant for the client. Anything else answers 500. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new HttpError(400, 'bad_request', message);
+export const unauthorized = (message: string) =>
+  new HttpError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Bearer' });
+export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
+export const notFound = (message = 'not found') => new HttpError(404, 'not_found', message);
+export const conflict = (code: string, message: string) => new HttpError(409, code, message);
+export const unprocessable = (message: string, code = 'validation_error') => new HttpError(422, code, message);
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
+  429: 'Too Many Requests', 500: 'Internal Server Error',
+};
+
+/** The contract's `{error, message, request_id}`, with the RFC 7807 fields beside them. */
+export function errorBody(request: FastifyRequest, status: number, code: string, message: string) {
+  return { error: code, message, request_id: request.id, title: TITLES[status] ?? 'Error', status, detail: message };
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError) {
+  return reply.code(err.status).headers(err.headers).type('application/json').send(errorBody(request, err.status, err.code, err.message));
+}
+
+const DOMAIN_STATUS: Record<DomainError['kind'], number> = { invalid: 422, conflict: 409, forbidden: 403, not_found: 404 };
+const CLIENT_ERROR_CODES: Record<number, string> = {
+  404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type',
+};
+
+/** Maps every thrown error to the error body; schema failures are 422 as the contract says. */
+export function errorHandler(err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof HttpError) return sendError(request, reply, err);
+  if (err instanceof DomainError) return sendError(request, reply, new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message));
+  const fastifyError = err as FastifyError;
+  if (fastifyError.validation) {
+    return sendError(request, reply, unprocessable(fastifyError.message));
+  }
+  const status = fastifyError.statusCode;
+  if (status && status >= 400 && status < 500) {
+    return sendError(request, reply, new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message));
+  }
+  request.log.error({ err }, 'unhandled error');
+  return sendError(request, reply, new HttpError(500, 'internal_error', 'internal error'));
+}

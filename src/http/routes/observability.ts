@@ -1,0 +1,336 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { resolveWindow } from '../../observability/cursor.ts';
+import { getMessage, getMessageEvents, listMessages, type Page } from '../../observability/messages.ts';
+import { deliverabilityReport, type GroupBy } from '../../observability/reports.ts';
+import { addSuppression, getSuppression, listSuppressions, removeSuppression, suppressionAudit } from '../../observability/suppressions.ts';
+import type { AppDeps } from '../app.ts';
+import { HttpError } from '../errors.ts';
+import { ErrorResponse, errors } from '../schemas.ts';
+
+const UNMASK = 'analytics.search.recipients';
+const MAX_LIMIT = 100;
+
+const RateLimited = {
+  type: 'object',
+  required: ['error', 'message', 'request_id'],
+  properties: { ...ErrorResponse.properties, retry_after: { type: 'integer' } },
+} as const;
+const failures = (...statuses: number[]) => ({ ...errors(...statuses), 429: RateLimited });
+
+const nullableString = { type: ['string', 'null'] } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const Pagination = {
+  type: 'object',
+  required: ['has_more', 'next_cursor'],
+  properties: { has_more: { type: 'boolean' }, next_cursor: nullableString },
+} as const;
+
+const Message = {
+  type: 'object',
+  required: ['id', 'channel', 'to', 'status', 'created_at'],
+  properties: {
+    id: { type: 'string' },
+    provider_message_id: nullableString,
+    channel: { type: 'string' },
+    template: nullableString,
+    from: nullableString,
+    to: { type: 'string', description: 'Masked unless the credential has analytics.search.recipients' },
+    subject: nullableString,
+    created_at: dateTime,
+    sent_at: nullableDateTime,
+    status: { type: 'string' },
+    last_event_at: nullableDateTime,
+  },
+} as const;
+const MessagePage = { type: 'object', required: ['data', 'pagination'], properties: { data: { type: 'array', items: Message }, pagination: Pagination } } as const;
+
+const Suppression = {
+  type: 'object',
+  required: ['email', 'reason', 'suppressed_at', 'source'],
+  properties: { email: { type: 'string' }, reason: { type: 'string' }, suppressed_at: dateTime, source: { type: 'string' }, diagnostic: nullableString },
+} as const;
+
+const pageQuery = {
+  limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 50 },
+  cursor: { type: 'string', maxLength: 1000 },
+  from: { type: 'string', maxLength: 64 },
+  to: { type: 'string', maxLength: 64 },
+} as const;
+const emailParam = { type: 'object', required: ['email'], properties: { email: { type: 'string', minLength: 1, maxLength: 320 } } } as const;
+const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+
+interface PageQuery {
+  limit: number;
+  cursor?: string;
+  from?: string;
+  to?: string;
+}
+
+const canUnmask = (request: FastifyRequest) => request.principal.scopes.has(UNMASK);
+
+/** `Link: <...>; rel="next"` is the request's own URL with the cursor replaced. */
+function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: Page<T>) {
+  if (page.nextCursor) {
+    const url = new URL(request.url, 'http://placeholder');
+    url.searchParams.set('cursor', page.nextCursor);
+    reply.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  }
+  return { data: page.data, pagination: { has_more: page.nextCursor !== null, next_cursor: page.nextCursor } };
+}
+
+/** The actor recorded in audit trails: the API key id, or the JWT subject. */
+const actorOf = (request: FastifyRequest) => ({ id: request.principal.keyId ? `api_key:${request.principal.keyId}` : (request.principal.subject ?? `tenant:${request.principal.tenantId}`) });
+
+export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps) {
+  const { db } = deps;
+  const security = [{ bearerAuth: [] }];
+
+  app.get(
+    '/v1/_scopes',
+    {
+      config: { authenticated: true },
+      schema: {
+        summary: 'Scopes and identity of the calling credential',
+        security,
+        response: {
+          200: {
+            type: 'object',
+            required: ['key_id', 'prefix', 'environment', 'scopes'],
+            properties: { key_id: nullableString, prefix: nullableString, environment: { type: 'string', enum: ['live', 'test'] }, scopes: { type: 'array', items: { type: 'string' } } },
+          },
+          ...failures(401),
+        },
+      },
+    },
+    async (request) => ({
+      key_id: request.principal.keyId ?? null,
+      prefix: request.principal.keyPrefix ?? null,
+      environment: request.principal.environment ?? 'live',
+      scopes: [...request.principal.scopes].sort(),
+    }),
+  );
+
+  app.get<{ Querystring: PageQuery & { status?: string; recipient?: string; channel?: string; template?: string; identity?: string } }>(
+    '/v1/messages',
+    {
+      config: { scope: 'messages.view' },
+      schema: {
+        summary: 'List messages, newest first (cursor-paginated)',
+        security,
+        querystring: {
+          type: 'object',
+          properties: {
+            ...pageQuery,
+            status: { type: 'string', maxLength: 32 },
+            recipient: { type: 'string', maxLength: 320 },
+            channel: { type: 'string', enum: ['transactional', 'newsletter'] },
+            template: { type: 'string', maxLength: 256 },
+            identity: { type: 'string', maxLength: 320 },
+          },
+        },
+        response: { 200: MessagePage, ...failures(401, 403, 422) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      // PII-gated: refuse rather than silently drop the filter.
+      if (q.recipient !== undefined && !canUnmask(request)) throw new HttpError(403, 'invalid_scope', `the recipient filter needs scope: ${UNMASK}`);
+      const page = await listMessages(
+        db,
+        request.principal.tenantId,
+        { window: resolveWindow(q.from, q.to), status: q.status, recipient: q.recipient, channel: q.channel, template: q.template, identity: q.identity },
+        { limit: q.limit, cursor: q.cursor, unmask: canUnmask(request) },
+      );
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/messages/:id',
+    {
+      config: { scope: 'messages.view' },
+      schema: { summary: 'One message, by our id or the provider message id', security, params: idParam, response: { 200: Message, ...failures(401, 403, 404) } },
+    },
+    async (request) => getMessage(db, request.principal.tenantId, request.params.id, canUnmask(request)),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/messages/:id/events',
+    {
+      config: { scope: 'messages.view' },
+      schema: {
+        summary: "A message's event timeline, oldest first",
+        security,
+        params: idParam,
+        response: {
+          200: {
+            type: 'object',
+            required: ['data'],
+            properties: {
+              data: {
+                type: 'array',
+                items: { type: 'object', required: ['type', 'occurred_at'], properties: { type: { type: 'string' }, occurred_at: dateTime, metadata: { type: 'object', additionalProperties: true } } },
+              },
+            },
+          },
+          ...failures(401, 403, 404),
+        },
+      },
+    },
+    async (request) => ({ data: await getMessageEvents(db, request.principal.tenantId, request.params.id, canUnmask(request)) }),
+  );
+
+  app.get<{ Params: { email: string }; Querystring: PageQuery }>(
+    '/v1/recipients/:email/messages',
+    {
+      config: { scope: UNMASK },
+      schema: { summary: "One recipient's messages (PII-gated)", security, params: emailParam, querystring: { type: 'object', properties: pageQuery }, response: { 200: MessagePage, ...failures(401, 403, 422) } },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const page = await listMessages(db, request.principal.tenantId, { window: resolveWindow(q.from, q.to), recipient: request.params.email }, { limit: q.limit, cursor: q.cursor, unmask: true });
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get<{ Querystring: { from?: string; to?: string; group_by: GroupBy } }>(
+    '/v1/reports/deliverability',
+    {
+      config: { scope: 'reports.view' },
+      schema: {
+        summary: 'Deliverability time series (UTC buckets, empty ones omitted)',
+        security,
+        querystring: {
+          type: 'object',
+          properties: { from: pageQuery.from, to: pageQuery.to, group_by: { type: 'string', enum: ['day', 'week', 'month'], default: 'day' } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['data'],
+            properties: {
+              data: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    period: dateTime, sent: { type: 'integer' }, delivered: { type: 'integer' }, bounced: { type: 'integer' },
+                    complained: { type: 'integer' }, suppressed: { type: 'integer' }, delivery_rate: { type: 'number' },
+                  },
+                },
+              },
+            },
+          },
+          ...failures(401, 403, 422),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return { data: await deliverabilityReport(db, request.principal.tenantId, resolveWindow(q.from, q.to), q.group_by) };
+    },
+  );
+
+  app.get<{ Querystring: PageQuery & { reason?: string; email?: string } }>(
+    '/v1/suppressions',
+    {
+      config: { scope: 'suppressions.view' },
+      schema: {
+        summary: 'List suppressed addresses, newest first',
+        security,
+        querystring: { type: 'object', properties: { ...pageQuery, reason: { type: 'string', maxLength: 64 }, email: { type: 'string', maxLength: 320 } } },
+        response: { 200: { type: 'object', required: ['data', 'pagination'], properties: { data: { type: 'array', items: Suppression }, pagination: Pagination } }, ...failures(401, 403, 422) },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const page = await listSuppressions(db, request.principal.tenantId, { window: resolveWindow(q.from, q.to), reason: q.reason, email: q.email }, { limit: q.limit, cursor: q.cursor });
+      return sendPage(request, reply, page);
+    },
+  );
+
+  app.get<{ Params: { email: string } }>(
+    '/v1/suppressions/:email',
+    {
+      config: { scope: 'suppressions.view' },
+      schema: { summary: 'Look up one suppressed address', security, params: emailParam, response: { 200: Suppression, ...failures(401, 403, 404) } },
+    },
+    async (request) => getSuppression(db, request.principal.tenantId, request.params.email),
+  );
+
+  app.get<{ Params: { email: string } }>(
+    '/v1/suppressions/:email/audit',
+    {
+      config: { scope: 'suppressions.view' },
+      schema: {
+        summary: 'Who added or removed this suppression through the API, and why',
+        security,
+        params: emailParam,
+        response: {
+          200: {
+            type: 'object',
+            required: ['data'],
+            properties: {
+              data: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { action: { type: 'string' }, actor: { type: 'string' }, reason: nullableString, comment: nullableString, created_at: dateTime },
+                },
+              },
+            },
+          },
+          ...failures(401, 403),
+        },
+      },
+    },
+    async (request) => ({ data: await suppressionAudit(db, request.principal.tenantId, request.params.email) }),
+  );
+
+  app.post<{ Body: { email: string; reason?: string; comment?: string } }>(
+    '/v1/suppressions',
+    {
+      config: { scope: 'suppressions.manage' },
+      schema: {
+        summary: 'Suppress an address (audited)',
+        security,
+        body: {
+          type: 'object',
+          required: ['email'],
+          additionalProperties: false,
+          properties: {
+            email: { type: 'string', format: 'email', maxLength: 254 },
+            reason: { type: 'string', minLength: 1, maxLength: 64, default: 'manual' },
+            comment: { type: 'string', maxLength: 1000 },
+          },
+        },
+        response: { 200: Suppression, 201: Suppression, ...failures(400, 401, 403, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { suppression, created } = await addSuppression(db, request.principal.tenantId, { email: request.body.email, reason: request.body.reason ?? 'manual', comment: request.body.comment }, actorOf(request));
+      request.log.info({ created, actor: actorOf(request).id }, 'suppression added');
+      return reply.code(created ? 201 : 200).send(suppression);
+    },
+  );
+
+  app.delete<{ Params: { email: string }; Querystring: { comment?: string } }>(
+    '/v1/suppressions/:email',
+    {
+      config: { scope: 'suppressions.manage' },
+      schema: {
+        summary: 'Remove a suppression (audited); `comment` says why',
+        security,
+        params: emailParam,
+        querystring: { type: 'object', properties: { comment: { type: 'string', maxLength: 1000 } } },
+        response: { 200: Suppression, ...failures(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const removed = await removeSuppression(db, request.principal.tenantId, request.params.email, { comment: request.query.comment }, actorOf(request));
+      request.log.info({ actor: actorOf(request).id }, 'suppression removed');
+      return removed;
+    },
+  );
+}

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import { submitProxySend, type ProxySendRequest } from '../../sending/submit.ts';
+import type { AppDeps } from '../app.ts';
+import { assertActsFor } from '../plugins/auth.ts';
+import { errors, SubmitSendJobRequest, SubmitSendJobResponse } from '../schemas.ts';
+
+export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps) {
+  app.post<{ Body: ProxySendRequest }>(
+    '/v1/send-jobs',
+    {
+      config: { scope: 'send' },
+      schema: {
+        summary: 'Submit send job (sending proxy)',
+        security: [{ bearerAuth: [] }],
+        body: SubmitSendJobRequest,
+        response: { 200: SubmitSendJobResponse, ...errors(400, 401, 403, 409, 422) },
+      },
+    },
+    async (request) => {
+      assertActsFor(request, request.body.tenant_id);
+      const result = await submitProxySend(deps.db, request.principal.tenantId, request.body, {
+        idempotencyTtlHours: deps.config.idempotencyTtlHours,
+      });
+      request.log.info({ job_id: result.jobId, recipients: request.body.to.length, replayed: result.replayed }, 'proxy send accepted');
+      return { job_id: result.jobId, status: 'queued' as const };
+    },
+  );
+}

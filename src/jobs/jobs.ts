@@ -1,0 +1,175 @@
+import type { Db, Queryable } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { DomainError, invalid } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { compileTemplate, type TemplateSource } from './template.ts';
+
+/** POST /api/send-jobs as the contract defines it, plus `from`, `pacing` and `rate_per_second`. */
+export interface CreateSendJobRequest {
+  tenant_id?: string;
+  list_id: string;
+  name?: string;
+  subject: string;
+  body_html?: string;
+  body_text?: string;
+  template?: { subject?: string; html?: string; text?: string };
+  scheduled_at?: string;
+  window_start?: string;
+  window_end?: string;
+  tracking?: { open?: boolean; click?: boolean };
+  from?: string;
+  pacing?: 'fast' | 'spread';
+  rate_per_second?: number;
+}
+
+export type SendJobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface SendJobView {
+  id: string;
+  tenant_id: string;
+  list_id: string;
+  campaign_id: string;
+  name: string | null;
+  status: SendJobStatus;
+  status_reason: string | null;
+  scheduled_at: string;
+  window_start: string | null;
+  window_end: string | null;
+  pacing: 'fast' | 'spread';
+  rate_per_second: number | null;
+  tracking: { open: boolean; click: boolean };
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  counts: Record<(typeof COUNT_NAMES)[number], number>;
+}
+
+const COUNT_NAMES = ['total', 'queued', 'sent', 'delivered', 'bounced', 'complained', 'suppressed', 'expired', 'failed', 'cancelled', 'opened', 'clicked'] as const;
+
+/** The job's source as a template: a plain body is a template without tags. */
+function templateSource(req: CreateSendJobRequest): TemplateSource {
+  if (req.template) {
+    const { subject, html, text } = req.template;
+    for (const [k, v] of Object.entries({ subject, html, text })) {
+      if (v !== undefined && typeof v !== 'string') throw invalid(`template.${k} must be a string`);
+    }
+    if (!html && !text) throw invalid('template needs html or text');
+    return { subject: subject ?? req.subject, html, text };
+  }
+  return { subject: req.subject, html: req.body_html, text: req.body_text };
+}
+
+const when = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso));
+
+/** When the job may begin: its schedule (or now), never before its window opens. */
+export function startTime(job: { scheduled_at: Date; window_start: Date | null }): Date {
+  return new Date(Math.max(job.scheduled_at.getTime(), job.window_start?.getTime() ?? 0));
+}
+
+export async function createSendJob(
+  db: Db,
+  tenantId: string,
+  req: CreateSendJobRequest,
+  defaults: { from?: string },
+): Promise<{ id: string; startAt: Date }> {
+  const now = Date.now();
+  const scheduledAt = when(req.scheduled_at) ?? new Date(now);
+  const windowStart = when(req.window_start);
+  const windowEnd = when(req.window_end);
+  if (windowStart && windowEnd && windowEnd <= windowStart) throw invalid('window_end must be after window_start');
+  if (windowEnd && windowEnd.getTime() <= now) throw invalid('window_end is in the past');
+  if (windowEnd && scheduledAt >= windowEnd) throw invalid('scheduled_at is at or after window_end: the job could never send');
+  if (req.pacing === 'spread' && !windowEnd) throw invalid('pacing "spread" needs window_end');
+  const from = req.from ?? defaults.from;
+  if (!from) throw invalid('from is required (or configure DEFAULT_FROM_ADDRESS)');
+  const source = templateSource(req);
+  // Compiling renders once with sample values: a template that cannot render fails here, not per recipient.
+  compileTemplate(source);
+
+  const id = newId();
+  const campaignId = newId();
+  await withTransaction(db, async (tx) => {
+    const list = await tx.query('SELECT 1 FROM lists WHERE tenant_id = $1 AND id = $2', [tenantId, req.list_id]);
+    if (list.rowCount === 0) throw invalid(`list ${req.list_id} not found for this tenant`, 'unknown_list');
+    await tx.query('INSERT INTO campaigns (id, tenant_id, name) VALUES ($1, $2, $3)', [campaignId, tenantId, req.name ?? null]);
+    await tx.query(
+      `INSERT INTO send_jobs (id, tenant_id, list_id, campaign_id, name, from_address, template, track_opens, track_clicks,
+                              scheduled_at, window_start, window_end, pacing, rate_per_second, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'pending')`,
+      [
+        id, tenantId, req.list_id, campaignId, req.name ?? null, from, source,
+        req.tracking?.open ?? false, req.tracking?.click ?? false,
+        scheduledAt, windowStart ?? null, windowEnd ?? null, req.pacing ?? 'fast', req.rate_per_second ?? null,
+      ],
+    );
+  });
+  return { id, startAt: startTime({ scheduled_at: scheduledAt, window_start: windowStart ?? null }) };
+}
+
+export async function getSendJob(db: Queryable, tenantId: string, id: string): Promise<SendJobView> {
+  const { rows } = await db.query(
+    `SELECT j.*,
+            -- The guardrail holds a tenant's newsletters: say so on its live jobs.
+            CASE WHEN j.status IN ('pending', 'running') AND t.newsletter_paused_at IS NOT NULL
+                 THEN 'newsletters paused: ' || coalesce(t.newsletter_pause_reason, 'guardrail') ELSE j.status_reason END AS reason,
+            count(m.id)::int AS total,
+            count(*) FILTER (WHERE m.status IN ('queued', 'sending'))::int AS queued,
+            count(*) FILTER (WHERE m.status IN ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'))::int AS sent,
+            count(*) FILTER (WHERE m.status IN ('delivered', 'opened', 'clicked', 'complained'))::int AS delivered,
+            count(*) FILTER (WHERE m.status = 'bounced')::int AS bounced,
+            count(*) FILTER (WHERE m.status = 'complained')::int AS complained,
+            count(*) FILTER (WHERE m.status = 'suppressed')::int AS suppressed,
+            count(*) FILTER (WHERE m.status = 'expired')::int AS expired,
+            count(*) FILTER (WHERE m.status = 'failed')::int AS failed,
+            count(*) FILTER (WHERE m.status = 'cancelled')::int AS cancelled,
+            count(*) FILTER (WHERE m.status IN ('opened', 'clicked'))::int AS opened,
+            count(*) FILTER (WHERE m.status = 'clicked')::int AS clicked
+       FROM send_jobs j JOIN tenants t ON t.id = j.tenant_id LEFT JOIN messages m ON m.send_job_id = j.id
+      WHERE j.tenant_id = $1 AND j.id = $2
+      GROUP BY j.id, t.id`,
+    [tenantId, id],
+  );
+  const j = rows[0];
+  if (!j) throw new DomainError('not_found', 'not_found', `send job ${id} not found`);
+  const iso = (d: Date | null) => (d ? d.toISOString() : null);
+  return {
+    id: j.id,
+    tenant_id: j.tenant_id,
+    list_id: j.list_id,
+    campaign_id: j.campaign_id,
+    name: j.name,
+    status: j.status,
+    status_reason: j.reason,
+    scheduled_at: j.scheduled_at.toISOString(),
+    window_start: iso(j.window_start),
+    window_end: iso(j.window_end),
+    pacing: j.pacing,
+    rate_per_second: j.rate_per_second === null ? null : Number(j.rate_per_second),
+    tracking: { open: j.track_opens, click: j.track_clicks },
+    created_at: j.created_at.toISOString(),
+    started_at: iso(j.started_at),
+    finished_at: iso(j.finished_at),
+    counts: Object.fromEntries(COUNT_NAMES.map((n) => [n, j[n] as number])) as SendJobView['counts'],
+  };
+}
+
+/**
+ * Cancels a job that has not finished: everything not yet handed to a transport is cancelled at
+ * once. The job row lock orders this against a fan-out chunk in progress (see fanout.ts).
+ */
+export async function cancelSendJob(db: Db, tenantId: string, id: string): Promise<{ cancelledMessages: number }> {
+  return withTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ status: SendJobStatus }>('SELECT status FROM send_jobs WHERE tenant_id = $1 AND id = $2 FOR UPDATE', [tenantId, id]);
+    if (!rows[0]) throw new DomainError('not_found', 'not_found', `send job ${id} not found`);
+    if (!['pending', 'running'].includes(rows[0].status)) {
+      throw new DomainError('conflict', 'job_finished', `send job is already ${rows[0].status}`);
+    }
+    await tx.query(`UPDATE send_jobs SET status = 'cancelled', status_reason = 'cancelled by request', finished_at = now() WHERE id = $1`, [id]);
+    const cancelled = await tx.query(
+      `UPDATE messages SET status = 'cancelled', last_error = 'job cancelled', updated_at = now()
+        WHERE send_job_id = $1 AND status = 'queued'`,
+      [id],
+    );
+    return { cancelledMessages: cancelled.rowCount ?? 0 };
+  });
+}

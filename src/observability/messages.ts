@@ -1,0 +1,170 @@
+import type { Queryable } from '../db/pool.ts';
+import { DomainError } from '../errors.ts';
+import { maskEmail } from '../log.ts';
+import { decodeCursor, encodeCursor, TIMESTAMP_TEXT, UUID, type Window } from './cursor.ts';
+
+export interface MessageView {
+  id: string;
+  provider_message_id: string | null;
+  channel: string;
+  template: string | null;
+  from: string | null;
+  to: string;
+  subject: string | null;
+  created_at: string;
+  sent_at: string | null;
+  status: string;
+  last_event_at: string | null;
+}
+
+export interface MessageFilters {
+  window: Window;
+  status?: string;
+  recipient?: string;
+  channel?: string;
+  template?: string;
+  identity?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/** Our statuses, and the reference's SES event names mapped onto them. */
+const STATUS_ALIASES: Record<string, string> = {
+  Send: 'sent', Delivery: 'delivered', Bounce: 'bounced', Complaint: 'complained', Reject: 'failed',
+  Open: 'opened', Click: 'clicked',
+};
+export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'suppressed', 'failed', 'expired', 'cancelled'];
+
+/** Timeline types as the reference names them (SES event types); ours pass through otherwise. */
+const EVENT_TYPES: Record<string, string> = {
+  send: 'Send', provider_send: 'Send', delivery: 'Delivery', bounce: 'Bounce', complaint: 'Complaint', reject: 'Reject',
+  open: 'Open', click: 'Click', delivery_delay: 'DeliveryDelay', rendering_failure: 'RenderingFailure', suppression: 'Bounce',
+};
+
+const PROJECTION = `
+  m.id, m.provider_message_id, m.recipient, m.status, m.created_at, m.sent_at, m.created_at::text AS position,
+  coalesce(pj.message_type, CASE WHEN m.send_job_id IS NOT NULL THEN 'newsletter' END, 'transactional') AS channel,
+  sj.name AS template,
+  coalesce(pj.from_address, sj.from_address) AS from_address,
+  coalesce(pj.subject, sj.template->>'subject') AS subject,
+  (SELECT max(e.occurred_at) FROM message_events e WHERE e.message_id = m.id) AS last_event_at`;
+
+const JOINS = `
+  FROM messages m
+  LEFT JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
+  LEFT JOIN send_jobs sj ON sj.id = m.send_job_id`;
+
+interface Row {
+  id: string;
+  provider_message_id: string | null;
+  recipient: string;
+  status: string;
+  created_at: Date;
+  sent_at: Date | null;
+  position: string;
+  channel: string;
+  template: string | null;
+  from_address: string | null;
+  subject: string | null;
+  last_event_at: Date | null;
+}
+
+function view(r: Row, unmask: boolean): MessageView {
+  return {
+    id: r.id,
+    provider_message_id: r.provider_message_id,
+    channel: r.channel,
+    template: r.template,
+    from: r.from_address,
+    to: unmask ? r.recipient : maskEmail(r.recipient),
+    subject: r.subject,
+    created_at: r.created_at.toISOString(),
+    sent_at: r.sent_at?.toISOString() ?? null,
+    status: r.status,
+    last_event_at: r.last_event_at?.toISOString() ?? null,
+  };
+}
+
+export function normalizeStatus(status: string): string {
+  const s = STATUS_ALIASES[status] ?? status;
+  if (!MESSAGE_STATUSES.includes(s)) {
+    throw new DomainError('invalid', 'validation_failed', `status must be one of ${[...MESSAGE_STATUSES, ...Object.keys(STATUS_ALIASES)].join(', ')}`);
+  }
+  return s;
+}
+
+/**
+ * One page of a tenant's messages, newest first, by keyset on (created_at, id): the next page
+ * starts strictly after the last row served, so rows inserted meanwhile (which sort before the
+ * cursor) never shift the page boundaries — no row is repeated or skipped.
+ */
+export async function listMessages(db: Queryable, tenantId: string, filters: MessageFilters, options: { limit: number; cursor?: string; unmask: boolean }): Promise<Page<MessageView>> {
+  const after = decodeCursor(options.cursor, ['t', 'i'] as const);
+  if (after && (!TIMESTAMP_TEXT.test(after.t) || !UUID.test(after.i))) {
+    throw new DomainError('invalid', 'validation_failed', 'malformed cursor: drop it and start from the first page');
+  }
+  const params: unknown[] = [tenantId, filters.window.from, filters.window.to];
+  const where = ['m.tenant_id = $1', 'm.created_at >= $2', 'm.created_at <= $3'];
+  const add = (sql: (p: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(sql(`$${params.length}`));
+  };
+  if (filters.status) add((p) => `m.status = ${p}`, normalizeStatus(filters.status));
+  if (filters.recipient !== undefined) add((p) => `m.recipient = ${p}`, filters.recipient);
+  if (filters.channel) add((p) => `coalesce(pj.message_type, CASE WHEN m.send_job_id IS NOT NULL THEN 'newsletter' END, 'transactional') = ${p}`, filters.channel);
+  if (filters.template) add((p) => `sj.name = ${p}`, filters.template);
+  if (filters.identity) {
+    // A full address or a bare domain: only the domain is compared.
+    const domain = filters.identity.slice(filters.identity.lastIndexOf('@') + 1).toLowerCase();
+    add((p) => `lower(split_part(coalesce(pj.from_address, sj.from_address), '@', 2)) = ${p}`, domain);
+  }
+  if (after) {
+    params.push(after.t, after.i);
+    where.push(`(m.created_at, m.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+  }
+  params.push(options.limit + 1);
+  const { rows } = await db.query<Row>(
+    `SELECT ${PROJECTION} ${JOINS} WHERE ${where.join(' AND ')}
+      ORDER BY m.created_at DESC, m.id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const more = rows.length > options.limit;
+  const page = more ? rows.slice(0, options.limit) : rows;
+  const last = page[page.length - 1];
+  return { data: page.map((r) => view(r, options.unmask)), nextCursor: more ? encodeCursor({ t: last.position, i: last.id }) : null };
+}
+
+/** By our uuid or the provider's id, within the tenant; anything else is not found. */
+export async function getMessage(db: Queryable, tenantId: string, id: string, unmask: boolean): Promise<MessageView> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${PROJECTION} ${JOINS}
+      WHERE m.tenant_id = $1 AND (m.id = $2::uuid OR m.provider_message_id = $3)
+      ORDER BY m.created_at DESC LIMIT 1`,
+    [tenantId, UUID.test(id) ? id : null, id],
+  );
+  if (!rows.length) throw new DomainError('not_found', 'not_found', 'message not found');
+  return view(rows[0], unmask);
+}
+
+const ADDRESS_KEYS = new Set(['recipient', 'email']);
+
+export async function getMessageEvents(db: Queryable, tenantId: string, id: string, unmask: boolean) {
+  const message = await getMessage(db, tenantId, id, unmask);
+  const { rows } = await db.query<{ type: string; occurred_at: Date; data: Record<string, unknown> }>(
+    `SELECT type, occurred_at, data FROM message_events
+      WHERE tenant_id = $1 AND message_id = $2 ORDER BY occurred_at, recorded_at, id`,
+    [tenantId, message.id],
+  );
+  return rows.map((e) => {
+    const type = EVENT_TYPES[e.type] ?? e.type;
+    const metadata: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e.data ?? {})) {
+      if (v === null || v === undefined) continue;
+      metadata[k] = ADDRESS_KEYS.has(k) && typeof v === 'string' && !unmask ? maskEmail(v) : v;
+    }
+    return type === 'Send' ? { type, occurred_at: e.occurred_at.toISOString() } : { type, occurred_at: e.occurred_at.toISOString(), metadata };
+  });
+}

@@ -1,0 +1,42 @@
+import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { ComposedMessage } from '../sending/compose.ts';
+import { TransportError, type SendResult, type Transport } from './transport.ts';
+
+export interface SesOptions {
+  region: string;
+  endpoint?: string;
+}
+
+// SES answers that say "not now" rather than "never".
+const TRANSIENT = new Set(['TooManyRequestsException', 'LimitExceededException', 'SendingPausedException', 'ThrottlingException', 'InternalFailure', 'ServiceUnavailable']);
+
+/** Amazon SES v2 SendEmail with the raw MIME we composed (so our headers reach the recipient as built). */
+export function sesTransport(options: SesOptions): Transport {
+  // The SDK's own retries cover blips; our backoff handles anything longer.
+  const client = new SESv2Client({ region: options.region, endpoint: options.endpoint, maxAttempts: 2 });
+  return {
+    name: 'ses',
+    async send(message: ComposedMessage): Promise<SendResult> {
+      try {
+        const out = await client.send(
+          new SendEmailCommand({
+            FromEmailAddress: message.from,
+            Destination: { ToAddresses: [message.to] },
+            Content: { Raw: { Data: message.raw } },
+          }),
+        );
+        if (!out.MessageId) throw new TransportError('SES returned no MessageId', false);
+        return { providerMessageId: out.MessageId };
+      } catch (err) {
+        if (err instanceof TransportError) throw err;
+        const e = err as Error & { $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+        const status = e.$metadata?.httpStatusCode;
+        const transient = TRANSIENT.has(e.name) || Boolean(e.$retryable) || status === undefined || status >= 500 || status === 429;
+        throw new TransportError(`${e.name}: ${e.message}`.slice(0, 500), !transient);
+      }
+    },
+    async close() {
+      client.destroy();
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/auth/api-keys.ts';
+import { call, startTestApp, tenantWithToken, type TestApp } from '../helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+let database: TestDatabase;
+let apiA: TestApp;
+let apiB: TestApp;
+
+const env = { RATE_LIMIT_LIVE_PER_MINUTE: '5', RATE_LIMIT_TEST_PER_MINUTE: '2', RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '4' };
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  // Two API processes (apps) on one database: the limit must hold across them.
+  apiA = await startTestApp(database.db, database.url, env);
+  apiB = await startTestApp(database.db, database.url, env);
+});
+afterAll(async () => {
+  await apiA.close();
+  await apiB.close();
+  await database.drop();
+});
+
+describe('per-tenant rate limit', () => {
+  it('counts across API processes, sends the headers, and answers 429 with Retry-After and the error body', async () => {
+    const { token } = await tenantWithToken(database.db);
+    const remaining: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call(i % 2 ? apiB.baseUrl : apiA.baseUrl, 'GET', '/v1/_scopes', { token });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-ratelimit-limit')).toBe('5');
+      expect(Number(res.headers.get('x-ratelimit-reset'))).toBeGreaterThanOrEqual(1);
+      expect(Number(res.headers.get('x-ratelimit-reset'))).toBeLessThanOrEqual(60);
+      remaining.push(res.headers.get('x-ratelimit-remaining')!);
+    }
+    expect(remaining).toEqual(['4', '3', '2', '1', '0']);
+
+    const refused = await call(apiB.baseUrl, 'GET', '/v1/messages', { token });
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(refused.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(refused.headers.get('x-ratelimit-reset')).toBe(String(retryAfter));
+    expect(refused.json).toMatchObject({ error: 'rate_limited', status: 429, retry_after: retryAfter, request_id: refused.headers.get('x-request-id') });
+
+    // Another tenant has its own budget; public routes are never limited.
+    const other = await tenantWithToken(database.db);
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: other.token })).status).toBe(200);
+    for (let i = 0; i < 8; i++) {
+      const health = await call(apiA.baseUrl, 'GET', '/v1/_health');
+      expect(health.status).toBe(200);
+      expect(health.headers.get('x-ratelimit-limit')).toBeNull();
+    }
+  });
+
+  it('the window slides: requests older than a minute no longer count', async () => {
+    const { token, tenantId } = await tenantWithToken(database.db);
+    for (let i = 0; i < 5; i++) expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token })).status).toBe(200);
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token })).status).toBe(429);
+    // Age the counters by 61 s instead of sleeping.
+    await database.db.query(`UPDATE api_rate_counters SET second = second - 61 WHERE bucket = $1`, [`tenant:${tenantId}:live`]);
+    const res = await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-ratelimit-remaining')).toBe('4');
+  });
+
+  it('test keys have their own, lower limit', async () => {
+    const { tenantId } = await tenantWithToken(database.db);
+    const key = await createApiKey(database.db, tenantId, ['messages.view'], { environment: 'test' });
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).headers.get('x-ratelimit-limit')).toBe('2');
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).status).toBe(200);
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).status).toBe(429);
+  });
+
+  it('repeated auth failures from one address turn into 429s, even for valid credentials', async () => {
+    const { token } = await tenantWithToken(database.db);
+    // A fresh "address" per test run, via X-Forwarded-For (the app trusts its proxy).
+    const headers = { 'x-forwarded-for': '203.0.113.77' };
+    for (let i = 0; i < 4; i++) {
+      expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers })).status).toBe(401);
+    }
+    const refused = await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(refused.json.error).toBe('rate_limited');
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers })).status).toBe(429);
+    // Other addresses are unaffected.
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers: { 'x-forwarded-for': '203.0.113.78' } })).status).toBe(200);
+  });
+});
