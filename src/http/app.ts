@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import type { SnsFetcher } from '../events/sns.ts';
 import { errorHandler } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { observabilityRoutes } from './routes/observability.ts';
 import { proxySendRoutes } from './routes/proxy-send-jobs.ts';
@@ -81,6 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
+  await app.register(accountRoutes, deps);
   await app.register(proxySendRoutes, deps);
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);

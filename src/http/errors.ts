@@ -24,16 +24,46 @@ export const unprocessable = (message: string, code = 'validation_error') => new
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity',
-  429: 'Too Many Requests', 500: 'Internal Server Error',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
-/** The contract's `{error, message, request_id}`, with the RFC 7807 fields beside them. */
+/** RFC 7807 `type` per status, in the SendOps reference's taxonomy: clients switch on it. */
+const PROBLEM_TYPES: Record<number, string> = {
+  400: 'invalid_request', 401: 'unauthenticated', 403: 'permission_denied', 404: 'not_found', 405: 'invalid_request',
+  409: 'conflict', 413: 'invalid_request', 415: 'invalid_request', 422: 'validation_failed', 429: 'rate_limit',
+  500: 'internal_error', 503: 'service_unavailable',
+};
+export const PROBLEM_TYPE_BASE = 'https://send-engine.dev/problems/';
+
+/**
+ * One body for every error: the contract's `{error, message, request_id}` and, beside them, the
+ * RFC 7807 problem fields the observability API's reference uses (`type`, `title`, `status`,
+ * `detail`, `instance`). `error` stays the specific code; `type` is the stable class.
+ */
 export function errorBody(request: FastifyRequest, status: number, code: string, message: string) {
-  return { error: code, message, request_id: request.id, title: TITLES[status] ?? 'Error', status, detail: message };
+  return {
+    error: code,
+    message,
+    request_id: request.id,
+    type: PROBLEM_TYPE_BASE + (PROBLEM_TYPES[status] ?? (status >= 500 ? 'internal_error' : 'invalid_request')),
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail: message,
+    instance: request.url.split('?')[0],
+  };
+}
+
+/**
+ * The contract's operations declare `application/json` errors; the read API modelled on SendOps
+ * (every other /v1/ path) answers `application/problem+json` as its reference does. Same body.
+ */
+export function errorContentType(request: FastifyRequest): string {
+  const path = request.url.split('?')[0];
+  return path.startsWith('/v1/') && !path.startsWith('/v1/send-jobs') ? 'application/problem+json' : 'application/json';
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError) {
-  return reply.code(err.status).headers(err.headers).type('application/json').send(errorBody(request, err.status, err.code, err.message));
+  return reply.code(err.status).headers(err.headers).type(errorContentType(request)).send(errorBody(request, err.status, err.code, err.message));
 }
 
 const DOMAIN_STATUS: Record<DomainError['kind'], number> = { invalid: 422, conflict: 409, forbidden: 403, not_found: 404 };

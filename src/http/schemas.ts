@@ -11,9 +11,12 @@ export const ErrorResponse = {
     error: { type: 'string' },
     message: { type: 'string' },
     request_id: { type: 'string' },
+    // RFC 7807 fields beside the contract's (src/http/errors.ts).
+    type: { type: 'string', format: 'uri' },
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },
+    instance: { type: 'string' },
   },
 } as const;
 
@@ -22,6 +25,17 @@ const errorRef = { $ref: 'ErrorResponse#' } as const;
 /** Error responses for the given statuses, all in the one error shape. */
 export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, errorRef]));
+}
+
+const RateLimited = {
+  type: 'object',
+  required: ['error', 'message', 'request_id'],
+  properties: { ...ErrorResponse.properties, retry_after: { type: 'integer' } },
+} as const;
+
+/** Error responses of bearer-authenticated routes: the given statuses, and 429 with retry_after. */
+export function failures(...statuses: number[]) {
+  return { ...errors(...statuses), 429: RateLimited };
 }
 
 const email = { type: 'string', format: 'email', maxLength: 254 } as const;

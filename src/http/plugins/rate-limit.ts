@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/jwt.ts';
 import type { Db } from '../../db/pool.ts';
 import { hitRateLimit, pruneRateCounters, type RateDecision } from '../../observability/rate-limit.ts';
-import { errorBody } from '../errors.ts';
+import { errorBody, errorContentType } from '../errors.ts';
 
 export interface RateLimitSettings {
   livePerMinute: number;
@@ -23,7 +23,7 @@ function refuse(request: FastifyRequest, reply: FastifyReply, retryAfter: number
   reply
     .code(429)
     .header('Retry-After', retryAfter)
-    .type('application/json')
+    .type(errorContentType(request))
     .send({ ...errorBody(request, 429, 'rate_limited', message), retry_after: retryAfter });
   return reply;
 }
