@@ -12,12 +12,14 @@ import { authPlugin } from './plugins/auth.ts';
 import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
 import { observabilityRoutes } from './routes/observability.ts';
+import { reportRoutes } from './routes/reports.ts';
 import { proxySendRoutes } from './routes/proxy-send-jobs.ts';
 import { sendJobRoutes } from './routes/send-jobs.ts';
 import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
+import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { ErrorResponse } from './schemas.ts';
 
 export interface AppDeps {
@@ -83,11 +85,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
   await app.register(accountRoutes, deps);
+  await app.register(reportRoutes, deps);
   await app.register(proxySendRoutes, deps);
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
+  await app.register(undeliverableRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -4,25 +4,43 @@ import type { Window } from './cursor.ts';
 export type GroupBy = 'day' | 'week' | 'month';
 
 /**
- * Deliverability buckets from the per-tenant-per-day roll-up (tenant_event_counters, kept by a
- * trigger as events arrive), never from the raw timeline. Days are UTC days of arrival; weeks
- * start on Monday (ISO, date_trunc's week) and months on the 1st. Empty buckets are omitted.
- * The window selects whole UTC days: a day belongs if it overlaps [from, to].
+ * Reports read the per-day roll-ups the message_events trigger keeps as events arrive
+ * (tenant_event_counters, template_event_counters: migrations 003 and 007), never the raw
+ * timeline. Days are UTC days of arrival. The window selects whole UTC days: a day belongs if it
+ * overlaps [from, to] ($2, $3 below).
  */
-export async function deliverabilityReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy) {
-  const { rows } = await db.query<{ period: Date; sent: number; delivered: number; bounced: number; complained: number; suppressed: number }>(
-    `SELECT date_trunc($4, day::timestamp) AT TIME ZONE 'UTC' AS period,
-            sum(sent)::bigint AS sent, sum(delivered)::bigint AS delivered,
-            sum(hard_bounced + soft_bounced)::bigint AS bounced, sum(complained)::bigint AS complained,
-            sum(provider_suppressed)::bigint AS suppressed
+const WINDOW_DAYS = `day >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($3::timestamptz AT TIME ZONE 'UTC')::date`;
+
+/** Rate with the reference's rule: 0 (never null or NaN) when the denominator is 0. */
+const ratio = (n: number, d: number) => (d > 0 ? n / d : 0);
+
+/**
+ * Sums of roll-up columns per bucket (`date_trunc`: weeks start on Monday, months on the 1st),
+ * oldest first. A bucket whose columns all sum to 0 is empty and omitted, as the reference says.
+ */
+async function bucketedCounters<K extends string>(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy, columns: Record<K, string>) {
+  const sums = Object.entries<string>(columns).map(([name, expr]) => `sum(${expr})::bigint AS ${name}`);
+  const any = Object.values<string>(columns).join(' + ');
+  const { rows } = await db.query<Record<K, number> & { period: Date }>(
+    `SELECT date_trunc($4, day::timestamp) AT TIME ZONE 'UTC' AS period, ${sums.join(', ')}
        FROM tenant_event_counters
-      WHERE tenant_id = $1 AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND day <= ($3::timestamptz AT TIME ZONE 'UTC')::date
+      WHERE tenant_id = $1 AND ${WINDOW_DAYS}
       GROUP BY 1
-     HAVING sum(sent + delivered + hard_bounced + soft_bounced + complained + provider_suppressed) > 0
+     HAVING sum(${any}) > 0
       ORDER BY 1`,
     [tenantId, window.from, window.to, groupBy],
   );
-  // delivery_rate = delivered / sent, 0 when nothing was sent (never null).
+  return rows;
+}
+
+/**
+ * Deliverability buckets. `bounced` = hard + soft bounces, `suppressed` = provider-suppressed
+ * events, delivery_rate = delivered / sent.
+ */
+export async function deliverabilityReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy) {
+  const rows = await bucketedCounters(db, tenantId, window, groupBy, {
+    sent: 'sent', delivered: 'delivered', bounced: 'hard_bounced + soft_bounced', complained: 'complained', suppressed: 'provider_suppressed',
+  });
   return rows.map((r) => ({
     period: r.period.toISOString(),
     sent: r.sent,
@@ -30,6 +48,69 @@ export async function deliverabilityReport(db: Queryable, tenantId: string, wind
     bounced: r.bounced,
     complained: r.complained,
     suppressed: r.suppressed,
-    delivery_rate: r.sent > 0 ? r.delivered / r.sent : 0,
+    delivery_rate: ratio(r.delivered, r.sent),
+  }));
+}
+
+/**
+ * Engagement buckets. opens/clicks count every event; unique_* count distinct recipients
+ * (lower-cased address) per UTC day, kept by the trigger. A week or month bucket sums its days'
+ * uniques, so a recipient engaging on several days of the bucket counts once per day: the
+ * reference's documented caveat. open_rate = unique_opens / delivered, click_rate =
+ * unique_clicks / delivered.
+ */
+export async function engagementReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy) {
+  const rows = await bucketedCounters(db, tenantId, window, groupBy, {
+    sent: 'sent', delivered: 'delivered', opens: 'opened', unique_opens: 'unique_opened', clicks: 'clicked', unique_clicks: 'unique_clicked',
+  });
+  return rows.map((r) => ({
+    period: r.period.toISOString(),
+    sent: r.sent,
+    delivered: r.delivered,
+    opens: r.opens,
+    unique_opens: r.unique_opens,
+    clicks: r.clicks,
+    unique_clicks: r.unique_clicks,
+    open_rate: ratio(r.unique_opens, r.delivered),
+    click_rate: ratio(r.unique_clicks, r.delivered),
+  }));
+}
+
+/**
+ * One row per template (list send job name) over the whole window, sorted by sent descending
+ * then template ascending (code-point order, whatever the database collation). Messages without
+ * a template are not in the roll-up. `template` filters by case-insensitive exact match.
+ * Uniques are summed over the window's days (the same caveat as week/month buckets).
+ */
+export async function templatePerformanceReport(db: Queryable, tenantId: string, window: Window, filters: { template?: string } = {}) {
+  const { rows } = await db.query<{
+    template: string; sent: number; delivered: number; opens: number; unique_opens: number; clicks: number; unique_clicks: number; bounced: number; complained: number;
+  }>(
+    `SELECT template, sum(sent)::bigint AS sent, sum(delivered)::bigint AS delivered,
+            sum(opened)::bigint AS opens, sum(unique_opened)::bigint AS unique_opens,
+            sum(clicked)::bigint AS clicks, sum(unique_clicked)::bigint AS unique_clicks,
+            sum(bounced)::bigint AS bounced, sum(complained)::bigint AS complained
+       FROM template_event_counters
+      WHERE tenant_id = $1 AND ${WINDOW_DAYS} AND ($4::text IS NULL OR lower(template) = lower($4))
+      GROUP BY template
+     HAVING sum(sent + delivered + bounced + complained + opened + clicked) > 0
+      ORDER BY sent DESC, template COLLATE "C"`,
+    [tenantId, window.from, window.to, filters.template ?? null],
+  );
+  return rows.map((r) => ({
+    template: r.template,
+    sent: r.sent,
+    delivered: r.delivered,
+    opens: r.opens,
+    unique_opens: r.unique_opens,
+    clicks: r.clicks,
+    unique_clicks: r.unique_clicks,
+    bounced: r.bounced,
+    complained: r.complained,
+    // The reference's asymmetric denominators: problems per send, engagement per delivery.
+    bounce_rate: ratio(r.bounced, r.sent),
+    complaint_rate: ratio(r.complained, r.sent),
+    open_rate: ratio(r.unique_opens, r.delivered),
+    click_rate: ratio(r.unique_clicks, r.delivered),
   }));
 }

@@ -4,6 +4,7 @@ import { DomainError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { decodeCursor, encodeCursor, TIMESTAMP_TEXT, type Window } from './cursor.ts';
 import type { Page } from './messages.ts';
+import { excludeUndeliverable } from './undeliverable.ts';
 
 export interface SuppressionView {
   email: string;
@@ -128,6 +129,8 @@ export async function removeSuppression(db: Db, tenantId: string, email: string,
       `INSERT INTO suppression_audit (id, tenant_id, email, action, actor, reason, comment) VALUES ($1, $2, $3, 'removed', $4, $5, $6)`,
       [newId(), tenantId, rows[0].email, actor.id, rows[0].reason, input.comment ?? null],
     );
+    // Removing a suppression is the operator's exclusion: pollers of /v1/undeliverable get a tombstone.
+    await excludeUndeliverable(client, tenantId, rows[0].email, actor.id, input.comment ?? null);
     return view(rows[0]);
   });
 }

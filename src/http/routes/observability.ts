@@ -1,30 +1,13 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { resolveWindow } from '../../observability/cursor.ts';
-import { getMessage, getMessageEvents, listMessages, type Page } from '../../observability/messages.ts';
-import { deliverabilityReport, type GroupBy } from '../../observability/reports.ts';
+import { getMessage, getMessageEvents, listMessages } from '../../observability/messages.ts';
 import { addSuppression, getSuppression, listSuppressions, removeSuppression, suppressionAudit } from '../../observability/suppressions.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError } from '../errors.ts';
-import { ErrorResponse, errors } from '../schemas.ts';
+import { dateTime, nullableDateTime, nullableString, Pagination, pageQuery, sendPage } from '../read-api.ts';
+import { failures } from '../schemas.ts';
 
 const UNMASK = 'analytics.search.recipients';
-const MAX_LIMIT = 100;
-
-const RateLimited = {
-  type: 'object',
-  required: ['error', 'message', 'request_id'],
-  properties: { ...ErrorResponse.properties, retry_after: { type: 'integer' } },
-} as const;
-const failures = (...statuses: number[]) => ({ ...errors(...statuses), 429: RateLimited });
-
-const nullableString = { type: ['string', 'null'] } as const;
-const dateTime = { type: 'string', format: 'date-time' } as const;
-const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
-const Pagination = {
-  type: 'object',
-  required: ['has_more', 'next_cursor'],
-  properties: { has_more: { type: 'boolean' }, next_cursor: nullableString },
-} as const;
 
 const Message = {
   type: 'object',
@@ -51,12 +34,6 @@ const Suppression = {
   properties: { email: { type: 'string' }, reason: { type: 'string' }, suppressed_at: dateTime, source: { type: 'string' }, diagnostic: nullableString },
 } as const;
 
-const pageQuery = {
-  limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 50 },
-  cursor: { type: 'string', maxLength: 1000 },
-  from: { type: 'string', maxLength: 64 },
-  to: { type: 'string', maxLength: 64 },
-} as const;
 const emailParam = { type: 'object', required: ['email'], properties: { email: { type: 'string', minLength: 1, maxLength: 320 } } } as const;
 const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
 
@@ -69,15 +46,6 @@ interface PageQuery {
 
 const canUnmask = (request: FastifyRequest) => request.principal.scopes.has(UNMASK);
 
-/** `Link: <...>; rel="next"` is the request's own URL with the cursor replaced. */
-function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: Page<T>) {
-  if (page.nextCursor) {
-    const url = new URL(request.url, 'http://placeholder');
-    url.searchParams.set('cursor', page.nextCursor);
-    reply.header('Link', `<${url.pathname}${url.search}>; rel="next"`);
-  }
-  return { data: page.data, pagination: { has_more: page.nextCursor !== null, next_cursor: page.nextCursor } };
-}
 
 /** The actor recorded in audit trails: the API key id, or the JWT subject. */
 const actorOf = (request: FastifyRequest) => ({ id: request.principal.keyId ? `api_key:${request.principal.keyId}` : (request.principal.subject ?? `tenant:${request.principal.tenantId}`) });
@@ -191,44 +159,6 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps) {
       const q = request.query;
       const page = await listMessages(db, request.principal.tenantId, { window: resolveWindow(q.from, q.to), recipient: request.params.email }, { limit: q.limit, cursor: q.cursor, unmask: true });
       return sendPage(request, reply, page);
-    },
-  );
-
-  app.get<{ Querystring: { from?: string; to?: string; group_by: GroupBy } }>(
-    '/v1/reports/deliverability',
-    {
-      config: { scope: 'reports.view' },
-      schema: {
-        summary: 'Deliverability time series (UTC buckets, empty ones omitted)',
-        security,
-        querystring: {
-          type: 'object',
-          properties: { from: pageQuery.from, to: pageQuery.to, group_by: { type: 'string', enum: ['day', 'week', 'month'], default: 'day' } },
-        },
-        response: {
-          200: {
-            type: 'object',
-            required: ['data'],
-            properties: {
-              data: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    period: dateTime, sent: { type: 'integer' }, delivered: { type: 'integer' }, bounced: { type: 'integer' },
-                    complained: { type: 'integer' }, suppressed: { type: 'integer' }, delivery_rate: { type: 'number' },
-                  },
-                },
-              },
-            },
-          },
-          ...failures(401, 403, 422),
-        },
-      },
-    },
-    async (request) => {
-      const q = request.query;
-      return { data: await deliverabilityReport(db, request.principal.tenantId, resolveWindow(q.from, q.to), q.group_by) };
     },
   );
 

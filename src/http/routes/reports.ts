@@ -1,0 +1,95 @@
+import type { FastifyInstance } from 'fastify';
+import { resolveWindow } from '../../observability/cursor.ts';
+import { deliverabilityReport, engagementReport, templatePerformanceReport, type GroupBy } from '../../observability/reports.ts';
+import type { AppDeps } from '../app.ts';
+import { HttpError } from '../errors.ts';
+import { dateTime, pageQuery } from '../read-api.ts';
+import { failures } from '../schemas.ts';
+
+const integer = { type: 'integer' } as const;
+const number = { type: 'number' } as const;
+
+/** Reported figures, all required in every row. */
+const row = (properties: Record<string, object>) => ({ type: 'object', required: Object.keys(properties), properties }) as const;
+const dataOf = (item: object) => ({ type: 'object', required: ['data'], properties: { data: { type: 'array', items: item } } }) as const;
+
+const Deliverability = row({
+  period: dateTime, sent: integer, delivered: integer, bounced: integer, complained: integer, suppressed: integer, delivery_rate: number,
+});
+const Engagement = row({
+  period: dateTime, sent: integer, delivered: integer, opens: integer, unique_opens: integer, clicks: integer, unique_clicks: integer,
+  open_rate: number, click_rate: number,
+});
+const TemplatePerformance = row({
+  template: { type: 'string' }, sent: integer, delivered: integer, opens: integer, unique_opens: integer, clicks: integer, unique_clicks: integer,
+  bounced: integer, complained: integer, bounce_rate: number, complaint_rate: number, open_rate: number, click_rate: number,
+});
+
+// The reference's channel/identity filters are accepted by the schema only to be refused by name:
+// the roll-ups are per tenant (and template), so honouring them would need a raw-event scan.
+const unsupportedFilters = {
+  channel: { type: 'string', maxLength: 320 },
+  identity: { type: 'string', maxLength: 320 },
+} as const;
+const windowQuery = { from: pageQuery.from, to: pageQuery.to } as const;
+const groupBy = { type: 'string', enum: ['day', 'week', 'month'], default: 'day' } as const;
+
+interface ReportQuery {
+  from?: string;
+  to?: string;
+  channel?: string;
+  identity?: string;
+}
+
+function refuseUnsupported(q: ReportQuery) {
+  for (const name of ['channel', 'identity'] as const) {
+    if (q[name] !== undefined) {
+      throw new HttpError(422, 'validation_failed', `the ${name} filter is not supported by this engine's reports (they are rolled up per tenant and template); drop it`);
+    }
+  }
+}
+
+export async function reportRoutes(app: FastifyInstance, deps: AppDeps) {
+  const { db } = deps;
+  const security = [{ bearerAuth: [] }];
+
+  const timeSeries = (path: string, summary: string, item: object, report: typeof deliverabilityReport | typeof engagementReport) =>
+    app.get<{ Querystring: ReportQuery & { group_by: GroupBy } }>(
+      path,
+      {
+        config: { scope: 'reports.view' },
+        schema: {
+          summary,
+          security,
+          querystring: { type: 'object', properties: { ...windowQuery, group_by: groupBy, ...unsupportedFilters } },
+          response: { 200: dataOf(item), ...failures(401, 403, 422) },
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        refuseUnsupported(q);
+        return { data: await report(db, request.principal.tenantId, resolveWindow(q.from, q.to), q.group_by) };
+      },
+    );
+
+  timeSeries('/v1/reports/deliverability', 'Deliverability time series (UTC buckets, empty ones omitted)', Deliverability, deliverabilityReport);
+  timeSeries('/v1/reports/engagement', 'Engagement time series: opens, clicks, unique recipients per UTC day summed per bucket', Engagement, engagementReport);
+
+  app.get<{ Querystring: ReportQuery & { template?: string } }>(
+    '/v1/reports/template-performance',
+    {
+      config: { scope: 'reports.view' },
+      schema: {
+        summary: 'One row per template over the window, by sends descending',
+        security,
+        querystring: { type: 'object', properties: { ...windowQuery, template: { type: 'string', maxLength: 256 }, ...unsupportedFilters } },
+        response: { 200: dataOf(TemplatePerformance), ...failures(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      refuseUnsupported(q);
+      return { data: await templatePerformanceReport(db, request.principal.tenantId, resolveWindow(q.from, q.to), { template: q.template }) };
+    },
+  );
+}
