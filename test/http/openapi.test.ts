@@ -71,8 +71,10 @@ function differences(contractSchema: Schema | undefined, ours: Schema | undefine
 }
 
 describe('/openapi.json against the contract', () => {
-  it.runIf(existsSync(SHARED_CONTRACT))('spec/ holds an exact copy of the shared contract', () => {
-    expect(readFileSync(VENDORED_CONTRACT, 'utf8')).toBe(readFileSync(SHARED_CONTRACT, 'utf8'));
+  it.runIf(!process.env.SEND_ENGINE_CONTRACT)('checks spec/, an exact copy of the shared contract where that is beside the repo', () => {
+    const vendored = readFileSync(VENDORED_CONTRACT, 'utf8');
+    if (existsSync(SHARED_CONTRACT)) expect(vendored).toBe(readFileSync(SHARED_CONTRACT, 'utf8'));
+    expect(parse(vendored)).toEqual(contract);
   });
 
   it('every operation of the contract is implemented', () => {
