@@ -5,6 +5,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JobRenderer } from './jobs/render.ts';
+import { startUndeliverableApplier } from './observability/undeliverable.ts';
 import { startOrchestration, type Orchestration } from './orchestration/boss.ts';
 import { loadLocalSecrets } from './secrets.ts';
 import { deriveTrackingSecret } from './tracking/links.ts';
@@ -40,6 +41,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let app: FastifyInstance | undefined;
   let dispatcher: Dispatcher | undefined;
   let transport: Transport | undefined;
+  let undeliverableApplier: { stop(): Promise<void> } | undefined;
   const orchestration: Orchestration = await startOrchestration(database.url, database.db, logger, {
     worker: roles.worker,
     sendJobs: { chunkSize: config.jobs.fanoutChunkSize, defaultRatePerSecond: config.jobs.defaultRatePerSecond ?? null, checkEverySeconds: 2 },
@@ -49,6 +51,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     transport = createTransport(config);
     dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking));
     await dispatcher.start();
+    undeliverableApplier = startUndeliverableApplier(database.db, logger);
   }
   if (roles.api) {
     app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
@@ -67,6 +70,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     async stop() {
       await app?.close();
       await dispatcher?.stop();
+      await undeliverableApplier?.stop();
       await orchestration.stop();
       await transport?.close();
       await database.close();

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
 import { decodeCursor, encodeCursor, TIMESTAMP_TEXT } from './cursor.ts';
 import type { Page } from './messages.ts';
 
 /**
- * Undeliverable recipients: the per-address state migration 008 keeps as events arrive
- * (classification in SQL, undeliverable_apply), read here; and the operator exclusion that turns
- * a row into a tombstone when its suppression is removed.
+ * Undeliverable recipients: the per-address state migration 008 keeps (classification in SQL,
+ * undeliverable_apply), folded from the queue the event trigger fills by the worker's applier
+ * and before every read; and the operator exclusion that turns a row into a tombstone when its
+ * suppression is removed.
  */
 
 /** Highest priority first: the wire reason is the highest-priority rule an address matched. */
@@ -136,12 +138,55 @@ export async function listUndeliverable(
   return { data: page.map(view), nextCursor: more ? encodeCursor({ t: last.position, e: last.email }) : null };
 }
 
+const DRAIN_BATCH = 5000;
+
+/**
+ * Folds every queued feedback event into `undeliverable` (migration 008: the event trigger only
+ * queues them, so ingestion never waits on the change clock). Returns how many were folded.
+ */
+export async function drainUndeliverable(db: Queryable): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await db.query<{ n: number }>('SELECT undeliverable_drain($1) AS n', [DRAIN_BATCH]);
+    total += rows[0].n;
+    if (rows[0].n < DRAIN_BATCH) return total;
+  }
+}
+
+/**
+ * The worker's applier: drains the queue every `everyMs` so the list stays current between reads
+ * (a read drains first anyway). stop() waits for a drain in progress.
+ */
+export function startUndeliverableApplier(db: Queryable, logger: Logger, everyMs = 1000): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const tick = () => {
+    running = drainUndeliverable(db)
+      .catch((err) => logger.warn({ err }, 'undeliverable applier: drain failed, retrying'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, everyMs);
+      });
+  };
+  timer = setTimeout(tick, everyMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
 /**
  * Operator exclusion: the address's row (if it has one) becomes a tombstone. Runs inside the
  * caller's transaction (the suppression removal and its audit row), after taking the tenant's
  * change clock like every writer of `undeliverable`.
  */
 export async function excludeUndeliverable(client: Queryable, tenantId: string, email: string, by: string, reason: string | null): Promise<boolean> {
+  // Feedback that arrived before the exclusion must be folded first, or it would list the address
+  // again after the tombstone.
+  await drainUndeliverable(client);
   await client.query('SELECT undeliverable_tick(ARRAY[$1::uuid])', [tenantId]);
   const { rowCount } = await client.query(
     `UPDATE undeliverable u

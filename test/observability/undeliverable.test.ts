@@ -4,8 +4,11 @@ import type { Db } from '../../src/db/pool.ts';
 import { applyEvents, type EventRules } from '../../src/events/ingest.ts';
 import { normalizeSesMessage } from '../../src/events/normalize.ts';
 import { newId } from '../../src/ids.ts';
+import { createLogger } from '../../src/log.ts';
+import { startUndeliverableApplier } from '../../src/observability/undeliverable.ts';
 import { call, startTestApp, tenantWithToken, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { until } from '../helpers/wait.ts';
 import { postSigned, WEBHOOK_SECRET } from '../events/helpers.ts';
 
 let database: TestDatabase;
@@ -359,6 +362,28 @@ describe('paging', () => {
     await poller;
     for (const r of await allPages(token, `/v1/undeliverable?limit=100&since=${encodeURIComponent(anchor)}`)) seen.add(r.email);
     expect([...seen].sort()).toEqual([...addresses].sort());
+  });
+});
+
+describe('folding feedback', () => {
+  it('ingestion only queues feedback; the worker applier folds it without any read', async () => {
+    const { tenantId } = await tenantWithToken(database.db, ['undeliverable.view']);
+    const [id] = await seed(database.db, tenantId, ['queued@example.com']);
+    await ingest(bounce(id, 'queued@example.com', new Date(), 'Permanent', 'General'));
+    const state = async () =>
+      (await database.db.query(`SELECT status, reason FROM undeliverable WHERE tenant_id = $1`, [tenantId])).rows;
+    expect(await state()).toEqual([]);
+
+    const applier = startUndeliverableApplier(database.db, createLogger('silent'), 20);
+    try {
+      expect(await until(async () => (await state()).length > 0 && (await state()), 5000, 'the applier to fold the bounce')).toEqual([
+        { status: 'listed', reason: 'permanent_bounce' },
+      ]);
+    } finally {
+      await applier.stop();
+    }
+    const { rows } = await database.db.query(`SELECT count(*)::int AS n FROM undeliverable_pending`);
+    expect(rows[0].n).toBe(0);
   });
 });
 

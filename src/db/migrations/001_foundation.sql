@@ -58,7 +58,6 @@ CREATE TABLE messages (
 -- The dispatcher's two claim paths: due queued messages, and leases that expired.
 CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status = 'queued';
 CREATE INDEX messages_leased ON messages (lease_until) WHERE status = 'sending';
-CREATE INDEX messages_tenant ON messages (tenant_id, id DESC);
 CREATE INDEX messages_proxy_job ON messages (proxy_job_id) WHERE proxy_job_id IS NOT NULL;
 CREATE INDEX messages_provider_id ON messages (provider_message_id) WHERE provider_message_id IS NOT NULL;
 

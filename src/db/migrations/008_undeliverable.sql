@@ -167,14 +167,18 @@ BEGIN
 END
 $$;
 
--- Its own trigger (count_message_events keeps the counters): fires after message_events_count
--- (name order), once per statement, whoever inserts.
+-- Feedback events not yet folded into `undeliverable`. The event trigger only queues their ids:
+-- folding takes the per-tenant change clock until commit, which would serialize a busy tenant's
+-- concurrent ingestion batches (measured: 4,501 -> 2,756 events/s in the ses-events bench).
+CREATE TABLE undeliverable_pending (
+  event_id  uuid PRIMARY KEY
+);
+
+-- Its own trigger (count_message_events keeps the counters), once per statement, whoever inserts.
 CREATE FUNCTION track_undeliverable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  -- Sends, deliveries, opens and clicks are most statements and can never qualify.
-  IF EXISTS (SELECT 1 FROM new_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression')) THEN
-    PERFORM undeliverable_apply(array(SELECT id FROM new_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression')));
-  END IF;
+  INSERT INTO undeliverable_pending (event_id)
+  SELECT id FROM new_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression');
   RETURN NULL;
 END
 $$;
@@ -183,6 +187,28 @@ CREATE TRIGGER message_events_undeliverable
   AFTER INSERT ON message_events
   REFERENCING NEW TABLE AS new_events
   FOR EACH STATEMENT EXECUTE FUNCTION track_undeliverable();
+
+-- Folds up to `batch` queued events; returns how many. One applier at a time (the advisory lock),
+-- called by the worker's applier loop, before every read of the list and before an exclusion, so
+-- readers always see every committed event.
+CREATE FUNCTION undeliverable_drain(batch integer) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  ids uuid[];
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('send-engine:undeliverable_drain'));
+  WITH taken AS (
+    DELETE FROM undeliverable_pending
+     WHERE event_id IN (SELECT event_id FROM undeliverable_pending LIMIT batch)
+    RETURNING event_id
+  )
+  SELECT array_agg(event_id) INTO ids FROM taken;
+  IF ids IS NULL THEN
+    RETURN 0;
+  END IF;
+  PERFORM undeliverable_apply(ids);
+  RETURN cardinality(ids);
+END
+$$;
 
 -- Feedback recorded before this migration.
 SELECT undeliverable_apply(array(SELECT id FROM message_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression')));

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  drainUndeliverable,
   listUndeliverable,
   syncUndeliverableRules,
   UNDELIVERABLE_REASONS,
@@ -101,6 +102,8 @@ export async function undeliverableRoutes(app: FastifyInstance, deps: AppDeps) {
     async (request, reply) => {
       const q = request.query;
       const filters: UndeliverableFilters = { since: q.since ? new Date(q.since) : undefined, status: q.status, reason: q.reason, email: q.email, minEvents: q.min_events };
+      // Read-your-writes: whatever feedback has committed is folded in before the page is read.
+      await drainUndeliverable(db);
       const [page, rules] = await Promise.all([
         listUndeliverable(db, request.principal.tenantId, filters, { limit: q.limit, cursor: q.cursor }),
         undeliverableRules(db),
