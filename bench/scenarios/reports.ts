@@ -153,6 +153,8 @@ export default async function reports() {
     cases.push({ name: 'template-performance 90 d, one template', kind: 'report', path: `/v1/reports/template-performance?${w90}&template=WEEKLY-DIGEST` });
     cases.push({ name: 'messages page 1 (limit 100)', kind: 'page', path: list });
     cases.push(await deepPage('messages', list, 200));
+    cases.push({ name: 'messages page 1 (limit 200, the maximum)', kind: 'page', path: list.replace('limit=100', 'limit=200') });
+    cases.push({ name: 'messages limit 200, 60 days back', kind: 'page', path: `${list.replace('limit=100', 'limit=200')}&cursor=${sixtyDaysBack}` });
     cases.push({ name: 'messages from a cursor 60 days back', kind: 'page', path: `${list}&cursor=${sixtyDaysBack}` });
     cases.push({ name: 'messages status=delivered page 1', kind: 'page', path: `${list}&status=delivered` });
     cases.push(await deepPage('messages status=delivered', `${list}&status=delivered`, 200));

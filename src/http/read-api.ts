@@ -6,8 +6,8 @@ import type { Page } from '../observability/messages.ts';
  * undeliverable): schema fragments and the cursor page answer.
  */
 
-/** Page-size bound of every list route (the reference allows 200; 100 keeps pages fast). */
-export const MAX_LIMIT = 100;
+/** Page-size bound of every list route, as the reference has it. */
+export const MAX_LIMIT = 200;
 
 export const nullableString = { type: ['string', 'null'] } as const;
 export const dateTime = { type: 'string', format: 'date-time' } as const;
