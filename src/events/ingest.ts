@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
+import { OPT_OUT_CTES, type OptOutSource } from '../lists/opt-out.ts';
 import { evaluateGuardrail, type GuardrailRules } from './guardrail.ts';
 import { TARGET_STATUS, type EventOutcome, type NormalizedEvent } from './types.ts';
 
@@ -16,9 +17,12 @@ export interface EventRules {
  *  - insert the timeline row keyed by the natural key; a repeat inserts nothing and changes nothing;
  *  - raise the status of messages whose events were inserted (rank decides, migration 003);
  *  - suppress addresses: at once for hard bounces, complaints and provider suppression; after
- *    `limit` soft bounces within the window (history rows plus this batch's own).
+ *    `limit` soft bounces within the window (history rows plus this batch's own);
+ *  - a complaint also opts the address out of every list of its tenant where it is an active
+ *    member, each change queuing a subscription.unsubscribed outbound event (src/lists/opt-out.ts).
  * Counters follow from the message_events trigger. Returns one outcome per input, in order.
  */
+const COMPLAINT: OptOutSource = 'complaint';
 const APPLY_SQL = `
 WITH e AS (
   SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[],
@@ -89,7 +93,16 @@ WITH e AS (
    ORDER BY tenant_id, email, pref, occurred_at
   ON CONFLICT (tenant_id, email) DO NOTHING
   RETURNING tenant_id
-)
+), opt_out_targets AS (
+  -- The address's memberships in the tenant's lists; the first complaint of the batch names the message.
+  SELECT DISTINCT ON (m.tenant_id, m.list_id, m.subscriber_id)
+         m.tenant_id, m.list_id, m.subscriber_id, '${COMPLAINT}'::text AS source, a.message_id
+    FROM applied a
+    JOIN subscribers s ON s.tenant_id = a.tenant_id AND lower(s.email) = a.email
+    JOIN list_members m ON m.tenant_id = s.tenant_id AND m.subscriber_id = s.id
+   WHERE a.type = 'complaint' AND m.status = 'active'
+   ORDER BY m.tenant_id, m.list_id, m.subscriber_id, a.occurred_at
+), ${OPT_OUT_CTES.trim()}
 SELECT e.ord, mt.tenant_id, (a.event_id IS NOT NULL) AS applied
   FROM e
   LEFT JOIN matched mt ON mt.ord = e.ord
@@ -107,7 +120,7 @@ export async function applyEvents(db: Queryable, events: NormalizedEvent[], rule
   if (!events.length) return { outcomes: [], reputationTenants: [] };
   const col = <T>(f: (e: NormalizedEvent) => T) => events.map(f);
   // Named: parsed and planned once per connection, not per batch.
-  const { rows } = await db.query<{ ord: number; tenant_id: string | null; applied: boolean }>({ name: 'events_apply_v1', text: APPLY_SQL, values: [
+  const { rows } = await db.query<{ ord: number; tenant_id: string | null; applied: boolean }>({ name: 'events_apply_v2', text: APPLY_SQL, values: [
     events.map((_, i) => i),
     col(() => newId()),
     col((e) => e.ourId),

@@ -9,6 +9,8 @@ export interface ListSyncView {
   batches_received: number;
   subscribers_received: number;
   removed: number | null;
+  /** Members this sync listed as active who stay unsubscribed after an engine opt-out. */
+  kept_unsubscribed: number;
   started_at: string;
   completed_at: string | null;
 }
@@ -32,7 +34,7 @@ export async function getList(db: Queryable, tenantId: string, listId: string): 
                 WHERE tenant_id = l.tenant_id AND list_id = l.id GROUP BY status) c) AS counts,
             (SELECT to_jsonb(s) FROM (
                SELECT id AS sync_id, state, occurred_at, batch_total, batches_received, subscribers_received,
-                      removed_count AS removed, started_at, completed_at
+                      removed_count AS removed, kept_unsubscribed, started_at, completed_at
                  FROM list_syncs WHERE tenant_id = l.tenant_id AND list_id = l.id
                 ORDER BY started_at DESC, occurred_at DESC LIMIT 1) s) AS last_sync
        FROM lists l WHERE l.tenant_id = $1 AND l.id = $2`,
@@ -65,6 +67,7 @@ export async function getList(db: Queryable, tenantId: string, listId: string): 
           batches_received: sync.batches_received as number,
           subscribers_received: sync.subscribers_received as number,
           removed: (sync.removed as number | null) ?? null,
+          kept_unsubscribed: sync.kept_unsubscribed as number,
           started_at: new Date(sync.started_at as string).toISOString(),
           completed_at: sync.completed_at ? new Date(sync.completed_at as string).toISOString() : null,
         }

@@ -5,7 +5,9 @@ import { DomainError, invalid } from '../errors.ts';
 /**
  * The SQL shared by subscription events and full-sync batches. Every membership write is a
  * last-writer-wins register stamped with the writer's occurred_at (ties: non-active beats
- * active, see list_status_rank), so the result does not depend on delivery order.
+ * active, see list_status_rank), so the result does not depend on delivery order. On top of
+ * it, an engine opt-out stands against every write but a later subscription.activated
+ * (list_status_wins, migration 011; src/lists/opt-out.ts).
  */
 
 export type SubscriberStatus = 'active' | 'unsubscribed' | 'bounced' | 'complaint' | 'suppressed';
@@ -64,15 +66,26 @@ export interface MemberWrite {
   subscribersJson: string;
 }
 
+/** Whether the incoming membership status replaces the stored one (migration 011). */
+const WINS = 'list_status_wins(excluded.status, excluded.status_at, excluded.reason, m.status, m.status_at, m.opted_out_at)';
+
+export interface MemberWriteResult {
+  received: number;
+  changed: number;
+  /** Members the write states as active whose engine opt-out stands (they stay unsubscribed). */
+  kept_unsubscribed: number;
+}
+
 /**
  * One set-based statement: upserts subscribers (email and status, newest wins), memberships
  * (status and preferences registers, newest wins) and suppressions for bounced/complaint/
  * suppressed addresses (insert only: an existing suppression, the engine's own included, is
  * never changed). Rows are deduplicated by id (last wins) and written in id order, which
- * keeps concurrent batches from locking the same members in opposite orders.
+ * keeps concurrent batches from locking the same members in opposite orders. An engine opt-out
+ * (src/lists/opt-out.ts) is never undone here except by a later subscription.activated.
  */
-export async function upsertMembers(client: Queryable, w: MemberWrite): Promise<{ received: number; changed: number }> {
-  const { rows } = await client.query<{ received: number; changed: number }>(
+export async function upsertMembers(client: Queryable, w: MemberWrite): Promise<MemberWriteResult> {
+  const { rows } = await client.query<MemberWriteResult>(
     `WITH input AS (
        SELECT DISTINCT ON (r.id) r.id, r.email, r.status, r.preferences
        FROM ROWS FROM (jsonb_to_recordset($7::jsonb) AS (id uuid, email text, status text, preferences jsonb))
@@ -95,19 +108,22 @@ export async function upsertMembers(client: Queryable, w: MemberWrite): Promise<
               CASE WHEN $6::uuid IS NULL THEN '-infinity' ELSE $3::timestamptz END
        FROM input
        ON CONFLICT (tenant_id, list_id, subscriber_id) DO UPDATE SET
-         status    = CASE WHEN (excluded.status_at, list_status_rank(excluded.status)) > (m.status_at, list_status_rank(m.status)) THEN excluded.status ELSE m.status END,
-         reason    = CASE WHEN (excluded.status_at, list_status_rank(excluded.status)) > (m.status_at, list_status_rank(m.status)) THEN excluded.reason ELSE m.reason END,
-         source_id = CASE WHEN (excluded.status_at, list_status_rank(excluded.status)) > (m.status_at, list_status_rank(m.status)) THEN excluded.source_id ELSE m.source_id END,
-         status_at = CASE WHEN (excluded.status_at, list_status_rank(excluded.status)) > (m.status_at, list_status_rank(m.status)) THEN excluded.status_at ELSE m.status_at END,
+         status    = CASE WHEN ${WINS} THEN excluded.status ELSE m.status END,
+         reason    = CASE WHEN ${WINS} THEN excluded.reason ELSE m.reason END,
+         source_id = CASE WHEN ${WINS} THEN excluded.source_id ELSE m.source_id END,
+         status_at = CASE WHEN ${WINS} THEN excluded.status_at ELSE m.status_at END,
+         -- Only the re-activation that wins over an opt-out ends it (list_status_wins).
+         opted_out_at   = CASE WHEN ${WINS} AND excluded.status = 'active' THEN NULL ELSE m.opted_out_at END,
+         opt_out_source = CASE WHEN ${WINS} AND excluded.status = 'active' THEN NULL ELSE m.opt_out_source END,
          preferences = CASE WHEN excluded.prefs_at > m.prefs_at THEN excluded.preferences ELSE m.preferences END,
          prefs_at    = GREATEST(m.prefs_at, excluded.prefs_at),
          seen_sync_id = CASE WHEN (excluded.seen_sync_at, excluded.seen_sync_id) > (m.seen_sync_at, m.seen_sync_id) THEN excluded.seen_sync_id ELSE m.seen_sync_id END,
          seen_sync_at = GREATEST(m.seen_sync_at, excluded.seen_sync_at),
          updated_at = now()
-       WHERE (excluded.status_at, list_status_rank(excluded.status)) > (m.status_at, list_status_rank(m.status))
+       WHERE ${WINS}
           OR excluded.prefs_at > m.prefs_at
           OR (excluded.seen_sync_at, excluded.seen_sync_id) > (m.seen_sync_at, m.seen_sync_id)
-       RETURNING 1
+       RETURNING m.subscriber_id, m.opted_out_at IS NOT NULL AS opted_out
      ),
      supp AS (
        INSERT INTO suppressions (tenant_id, email, reason, source, source_event_id)
@@ -115,7 +131,9 @@ export async function upsertMembers(client: Queryable, w: MemberWrite): Promise<
        WHERE status IN ('bounced', 'complaint', 'suppressed')
        ON CONFLICT (tenant_id, email) DO NOTHING
      )
-     SELECT (SELECT count(*) FROM input)::int AS received, (SELECT count(*) FROM members)::int AS changed`,
+     SELECT (SELECT count(*) FROM input)::int AS received, (SELECT count(*) FROM members)::int AS changed,
+            (SELECT count(*) FROM members JOIN input ON input.id = members.subscriber_id
+              WHERE members.opted_out AND input.status = 'active')::int AS kept_unsubscribed`,
     [w.tenantId, w.listId, w.occurredAt, w.reason, w.sourceId, w.syncId, w.subscribersJson],
   );
   return rows[0];

@@ -30,6 +30,8 @@ export interface BatchResult {
   batchTotal: number;
   /** Members marked removed by this sync's completion (only on the batch that completed it). */
   removed?: number;
+  /** Members this sync listed as active, so far, who stay unsubscribed after an engine opt-out. */
+  keptUnsubscribed: number;
 }
 
 interface SyncRow {
@@ -48,7 +50,7 @@ interface SyncRow {
 export async function applySyncBatch(db: Db, tenantId: string, batch: FullSyncBatch): Promise<BatchResult> {
   if (batch.batch_no > batch.batch_total) throw invalid(`batch_no ${batch.batch_no} is beyond batch_total ${batch.batch_total}`);
   const subscribersJson = JSON.stringify(batch.subscribers);
-  let counts: { batches_received: number; batch_total: number; state: SyncState };
+  let counts: { batches_received: number; batch_total: number; state: SyncState; kept_unsubscribed: number };
   try {
     counts = await inListTransaction(db, async (client) => {
       await lockListShared(client, tenantId, batch.list_id);
@@ -61,7 +63,7 @@ export async function applySyncBatch(db: Db, tenantId: string, batch: FullSyncBa
       if (!fresh.rowCount) {
         throw new DomainError('conflict', 'duplicate_batch', `duplicate batch: batch ${batch.batch_no} of sync ${batch.sync_id} was already received`);
       }
-      const { received } = await upsertMembers(client, {
+      const { received, kept_unsubscribed: kept } = await upsertMembers(client, {
         tenantId,
         listId: batch.list_id,
         occurredAt: batch.occurred_at,
@@ -74,10 +76,11 @@ export async function applySyncBatch(db: Db, tenantId: string, batch: FullSyncBa
       if (mayPredateSync(floor, batch.occurred_at)) await reapplySyncRemoval(client, tenantId, batch.list_id, subscribersJson);
       // Last statement before COMMIT: the row lock it takes orders the batches of one sync, so
       // exactly one of them sees the final count, and only after the others have committed.
-      const { rows } = await client.query<{ batches_received: number; batch_total: number; state: SyncState }>(
-        `UPDATE list_syncs SET batches_received = batches_received + 1, subscribers_received = subscribers_received + $2
-          WHERE id = $1 RETURNING batches_received, batch_total, state`,
-        [batch.sync_id, received],
+      const { rows } = await client.query<{ batches_received: number; batch_total: number; state: SyncState; kept_unsubscribed: number }>(
+        `UPDATE list_syncs SET batches_received = batches_received + 1, subscribers_received = subscribers_received + $2,
+                kept_unsubscribed = kept_unsubscribed + $3
+          WHERE id = $1 RETURNING batches_received, batch_total, state, kept_unsubscribed`,
+        [batch.sync_id, received, kept],
       );
       return rows[0];
     });
@@ -87,10 +90,16 @@ export async function applySyncBatch(db: Db, tenantId: string, batch: FullSyncBa
     throw err;
   }
   if (counts.batches_received < counts.batch_total) {
-    return { syncState: counts.state, batchesReceived: counts.batches_received, batchTotal: counts.batch_total };
+    return { syncState: counts.state, batchesReceived: counts.batches_received, batchTotal: counts.batch_total, keptUnsubscribed: counts.kept_unsubscribed };
   }
   const done = await completeSync(db, batch.sync_id);
-  return { syncState: done.state, batchesReceived: counts.batches_received, batchTotal: counts.batch_total, removed: done.removed };
+  return {
+    syncState: done.state,
+    batchesReceived: counts.batches_received,
+    batchTotal: counts.batch_total,
+    removed: done.removed,
+    keptUnsubscribed: counts.kept_unsubscribed,
+  };
 }
 
 async function registerSync(client: Queryable, tenantId: string, batch: FullSyncBatch) {

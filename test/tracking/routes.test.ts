@@ -192,7 +192,7 @@ describe('unsubscribe (GET page, RFC 8058 one-click POST)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await res.text();
-    expect(html).toMatch(/<form method="post">/);
+    expect(html).toMatch(/<form method="post" action="\?source=link">/);
     expect(html).toContain('name="List-Unsubscribe" value="One-Click"');
     expect((await membership(m)).status).toBe('active');
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyToken, type TokenPayload } from '../../tracking/links.ts';
 import { recordEngagement, type EngagementType } from '../../tracking/record.ts';
-import { unsubscribeOneClick } from '../../tracking/unsubscribe.ts';
+import { unsubscribeByLink } from '../../tracking/unsubscribe.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError } from '../errors.ts';
 
@@ -96,22 +96,33 @@ export async function trackingRoutes(app: FastifyInstance, deps: AppDeps) {
     { logLevel: 'warn', schema: { summary: 'Unsubscribe confirmation page', tags: ['tracking'] } },
     async (request, reply) => {
       if (!tokenOf(request, secret, 'u')) return invalidPage(request, reply);
-      // A GET never unsubscribes (mail scanners prefetch links); the form POSTs the one-click body back here.
+      // A GET never unsubscribes (mail scanners prefetch links); the form POSTs the one-click body
+      // back here, marked as the visible link's confirmation (source "link").
       return reply
         .headers(PAGE_HEADERS)
         .type('text/html; charset=utf-8')
         .send(
           page(
             'Unsubscribe',
-            `<h1>Unsubscribe</h1><p>Stop receiving emails from this list?</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
+            `<h1>Unsubscribe</h1><p>Stop receiving emails from this list?</p><form method="post" action="?source=link"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
           ),
         );
     },
   );
 
-  app.post(
+  app.post<{ Querystring: { source?: string } }>(
     '/u/*',
-    { logLevel: 'warn', schema: { summary: 'RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click)', tags: ['tracking'] } },
+    {
+      logLevel: 'warn',
+      schema: {
+        summary: 'RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click), also the unsubscribe page\'s confirmation',
+        tags: ['tracking'],
+        querystring: {
+          type: 'object',
+          properties: { source: { type: 'string', description: '"link" from the unsubscribe page\'s form; anything else is a one-click' } },
+        },
+      },
+    },
     async (request, reply) => {
       const wantsHtml = /text\/html/.test(request.headers.accept ?? '');
       const p = tokenOf(request, secret, 'u');
@@ -121,7 +132,8 @@ export async function trackingRoutes(app: FastifyInstance, deps: AppDeps) {
       }
       // Answered 200 whether it changed anything or not (repeats, an unknown member): one-click
       // clients only need to know the request was taken, and nobody learns who is on a list.
-      await unsubscribeOneClick(deps.db, p);
+      // Only attribution: a forged "link" still unsubscribes only the member the token names.
+      await unsubscribeByLink(deps.db, p, request.query.source === 'link' ? 'link' : 'one_click');
       reply.headers(PAGE_HEADERS);
       if (wantsHtml) {
         return reply

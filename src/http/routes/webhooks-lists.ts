@@ -88,7 +88,7 @@ export async function webhookListRoutes(app: FastifyInstance, deps: AppDeps) {
       const batch = request.body;
       const result = await applySyncBatch(deps.db, client.tenantId, batch);
       request.log.info(
-        { sync_id: batch.sync_id, batch_no: batch.batch_no, batch_total: batch.batch_total, list_id: batch.list_id, subscribers: batch.subscribers.length, sync_state: result.syncState, removed: result.removed },
+        { sync_id: batch.sync_id, batch_no: batch.batch_no, batch_total: batch.batch_total, list_id: batch.list_id, subscribers: batch.subscribers.length, sync_state: result.syncState, removed: result.removed, kept_unsubscribed: result.keptUnsubscribed },
         'full sync batch',
       );
       return {
@@ -97,6 +97,7 @@ export async function webhookListRoutes(app: FastifyInstance, deps: AppDeps) {
         batches_received: result.batchesReceived,
         batch_total: result.batchTotal,
         removed: result.removed,
+        kept_unsubscribed: result.keptUnsubscribed,
       };
     },
   );

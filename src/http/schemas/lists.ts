@@ -4,6 +4,8 @@
  * and of GET /api/lists/{id}, which is ours.
  */
 
+import { OPT_OUT_SOURCES } from '../../lists/opt-out.ts';
+
 const uuid = { type: 'string', format: 'uuid' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
 
@@ -54,6 +56,10 @@ export const WebhookAccepted = {
     batches_received: { type: 'integer' },
     batch_total: { type: 'integer' },
     removed: { type: 'integer' },
+    kept_unsubscribed: {
+      type: 'integer',
+      description: 'members this sync listed as active (so far) who stay unsubscribed: they opted out at the engine (one-click, link, complaint, API)',
+    },
   },
 } as const;
 
@@ -81,9 +87,29 @@ export const ListDetail = {
         batches_received: count,
         subscribers_received: count,
         removed: { type: ['integer', 'null'] },
+        kept_unsubscribed: { ...count, description: 'members this sync listed as active who stay unsubscribed after an engine opt-out' },
         started_at: dateTime,
         completed_at: { type: ['string', 'null'], format: 'date-time' },
       },
     },
+  },
+} as const;
+
+export const MemberParams = {
+  type: 'object',
+  required: ['id', 'subscriber_id'],
+  properties: { id: uuid, subscriber_id: uuid },
+} as const;
+
+export const MemberOptOut = {
+  type: 'object',
+  required: ['list_id', 'subscriber_id', 'status', 'changed', 'opted_out_at', 'opt_out_source'],
+  properties: {
+    list_id: uuid,
+    subscriber_id: uuid,
+    status: { type: 'string', enum: ['active', 'unsubscribed', 'bounced', 'complaint', 'suppressed'] },
+    changed: { type: 'boolean', description: 'true when this request unsubscribed an active member; false when it was not active' },
+    opted_out_at: { type: ['string', 'null'], format: 'date-time', description: 'the standing engine opt-out, if any: only a later subscription.activated undoes it' },
+    opt_out_source: { type: ['string', 'null'], enum: [...OPT_OUT_SOURCES, null] },
   },
 } as const;
