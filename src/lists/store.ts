@@ -68,6 +68,10 @@ export interface MemberWrite {
 
 /** Whether the incoming membership status replaces the stored one (migration 011). */
 const WINS = 'list_status_wins(excluded.status, excluded.status_at, excluded.reason, m.status, m.status_at, m.opted_out_at)';
+// A re-subscription later than the opt-out ends it, even when a still newer status (say, the
+// Member Center's own unsubscribe) keeps it from becoming the status: so whether the opt-out
+// stands does not depend on the order the two arrive in.
+const ENDS_OPT_OUT = "(excluded.reason = 'subscription.activated' AND excluded.status = 'active' AND excluded.status_at > m.opted_out_at)";
 
 export interface MemberWriteResult {
   received: number;
@@ -112,15 +116,15 @@ export async function upsertMembers(client: Queryable, w: MemberWrite): Promise<
          reason    = CASE WHEN ${WINS} THEN excluded.reason ELSE m.reason END,
          source_id = CASE WHEN ${WINS} THEN excluded.source_id ELSE m.source_id END,
          status_at = CASE WHEN ${WINS} THEN excluded.status_at ELSE m.status_at END,
-         -- Only the re-activation that wins over an opt-out ends it (list_status_wins).
-         opted_out_at   = CASE WHEN ${WINS} AND excluded.status = 'active' THEN NULL ELSE m.opted_out_at END,
-         opt_out_source = CASE WHEN ${WINS} AND excluded.status = 'active' THEN NULL ELSE m.opt_out_source END,
+         opted_out_at   = CASE WHEN ${ENDS_OPT_OUT} THEN NULL ELSE m.opted_out_at END,
+         opt_out_source = CASE WHEN ${ENDS_OPT_OUT} THEN NULL ELSE m.opt_out_source END,
          preferences = CASE WHEN excluded.prefs_at > m.prefs_at THEN excluded.preferences ELSE m.preferences END,
          prefs_at    = GREATEST(m.prefs_at, excluded.prefs_at),
          seen_sync_id = CASE WHEN (excluded.seen_sync_at, excluded.seen_sync_id) > (m.seen_sync_at, m.seen_sync_id) THEN excluded.seen_sync_id ELSE m.seen_sync_id END,
          seen_sync_at = GREATEST(m.seen_sync_at, excluded.seen_sync_at),
          updated_at = now()
        WHERE ${WINS}
+          OR ${ENDS_OPT_OUT}
           OR excluded.prefs_at > m.prefs_at
           OR (excluded.seen_sync_at, excluded.seen_sync_id) > (m.seen_sync_at, m.seen_sync_id)
        RETURNING m.subscriber_id, m.opted_out_at IS NOT NULL AS opted_out
