@@ -34,7 +34,9 @@ export interface SubscriptionUnsubscribedData {
  * `opt_out_events` (the outbound rows queued). Set-based: one UPDATE and one INSERT for the set.
  *
  * Only active members change (a repeat, or an unsubscribed, bounced or complained member,
- * changes nothing and queues nothing). The write is stamped now(), or the stored status_at when
+ * changes nothing and queues nothing). A multi-list opt-out (a complaint) takes no list
+ * advisory lock: it only moves active members to unsubscribed, stamped now, which no step of a
+ * concurrent sync can misorder (row locks serialise them). The write is stamped now(), or the stored status_at when
  * that is later (a Member Center clock ahead of ours): the opt-out always lands, and it beats
  * the activation it replaces by the tie rule. Rows are locked in key order, the order full-sync
  * batches use, so a multi-list opt-out (a complaint) does not deadlock with them.
@@ -94,18 +96,19 @@ export interface MemberOptOutResult {
 export async function optOutMember(db: Db, o: MemberOptOut, extraCtes = ''): Promise<MemberOptOutResult> {
   return withTransaction(db, async (client) => {
     await lockListShared(client, o.tenantId, o.listId);
-    const { rows } = await client.query<{ status: string | null; opted_out_at: Date | null; opt_out_source: OptOutSource | null; changed: boolean }>(
+    const changed = await client.query(
       `WITH opt_out_targets AS (
          SELECT $1::uuid AS tenant_id, $2::uuid AS list_id, $3::uuid AS subscriber_id, $4::text AS source, $5::uuid AS message_id
        ), ${OPT_OUT_CTES}${extraCtes}
-       SELECT coalesce(o.status, m.status) AS status, coalesce(o.opted_out_at, m.opted_out_at) AS opted_out_at,
-              coalesce(o.opt_out_source, m.opt_out_source) AS opt_out_source, o.status IS NOT NULL AS changed
-         FROM (SELECT 1) one
-         LEFT JOIN list_members m ON m.tenant_id = $1 AND m.list_id = $2 AND m.subscriber_id = $3
-         LEFT JOIN (SELECT 'unsubscribed'::text AS status, opted_out_at, opt_out_source FROM opted_out) o ON true`,
+       SELECT 1 FROM opted_out`,
       [o.tenantId, o.listId, o.subscriberId, o.source, o.messageId ?? null],
     );
-    const r = rows[0];
-    return { member: r.status !== null, changed: r.changed, status: r.status, optedOutAt: r.opted_out_at, optOutSource: r.opt_out_source };
+    // Read afresh (not the statement's snapshot): a concurrent opt-out of the same member shows.
+    const { rows } = await client.query<{ status: string; opted_out_at: Date | null; opt_out_source: OptOutSource | null }>(
+      'SELECT status, opted_out_at, opt_out_source FROM list_members WHERE tenant_id = $1 AND list_id = $2 AND subscriber_id = $3',
+      [o.tenantId, o.listId, o.subscriberId],
+    );
+    const m = rows[0];
+    return { member: Boolean(m), changed: Boolean(changed.rowCount), status: m?.status ?? null, optedOutAt: m?.opted_out_at ?? null, optOutSource: m?.opt_out_source ?? null };
   });
 }

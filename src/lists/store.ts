@@ -68,10 +68,8 @@ export interface MemberWrite {
 
 /** Whether the incoming membership status replaces the stored one (migration 011). */
 const WINS = 'list_status_wins(excluded.status, excluded.status_at, excluded.reason, m.status, m.status_at, m.opted_out_at)';
-// A re-subscription later than the opt-out ends it, even when a still newer status (say, the
-// Member Center's own unsubscribe) keeps it from becoming the status: so whether the opt-out
-// stands does not depend on the order the two arrive in.
-const ENDS_OPT_OUT = "(excluded.reason = 'subscription.activated' AND excluded.status = 'active' AND excluded.status_at > m.opted_out_at)";
+/** Whether it ends a standing opt-out, even if a newer status keeps it from winning (migration 011). */
+const ENDS_OPT_OUT = 'list_opt_out_ends(excluded.status, excluded.status_at, excluded.reason, m.opted_out_at)';
 
 export interface MemberWriteResult {
   received: number;
