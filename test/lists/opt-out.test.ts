@@ -265,9 +265,12 @@ describe('a complaint', () => {
     expect((await sync(mc, listB, [hal, jon], at(1_000))).kept_unsubscribed).toBe(1);
     expect((await mc.getList(listB)).json.last_sync.kept_unsubscribed).toBe(1);
 
-    // The next send on the other list does not even count him as a recipient (not merely suppressed).
-    const second = await sendToList(mc, listB, 'Complaint issue 2');
-    expect(recipients(second.got)).toEqual([`jon@${domain}`]);
-    expect(second.job.counts).toMatchObject({ total: 1, sent: 1, suppressed: 0 });
+    // The next sends, on both lists, do not even count him as a recipient (not merely suppressed).
+    const again = await sendToList(mc, listA, 'Complaint issue 2');
+    expect(recipients(again.got)).toEqual([`ivy@${domain}`]);
+    expect(again.job.counts).toMatchObject({ total: 1, sent: 1, suppressed: 0 });
+    const other = await sendToList(mc, listB, 'Complaint issue 2b');
+    expect(recipients(other.got)).toEqual([`jon@${domain}`]);
+    expect(other.job.counts).toMatchObject({ total: 1, sent: 1, suppressed: 0 });
   });
 });
