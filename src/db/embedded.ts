@@ -293,14 +293,20 @@ async function stopServer(pid: number, exited: Promise<void> | undefined): Promi
   } catch {
     return;
   }
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STOP_TIMEOUT_MS).unref());
-  if ((await Promise.race([gone(), timer])) === 'timeout') {
-    try {
-      process.kill(pid, 'SIGQUIT'); // immediate shutdown: recovery runs at the next start
-    } catch {
-      /* already gone */
+  // The server process is unref'd: this timer also keeps the process alive until it has gone.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STOP_TIMEOUT_MS)));
+  try {
+    if ((await Promise.race([gone(), timeout])) === 'timeout') {
+      try {
+        process.kill(pid, 'SIGQUIT'); // immediate shutdown: recovery runs at the next start
+      } catch {
+        /* already gone */
+      }
+      await Promise.race([gone(), sleep(5000)]);
     }
-    await Promise.race([gone(), sleep(5000)]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
