@@ -21,7 +21,7 @@ async function config(): Promise<Config> {
 }
 
 /**
- * Runs the engine until SIGINT or SIGTERM (to the process or its group), then stops it gracefully
+ * Runs the engine until SIGINT, SIGTERM or SIGHUP (to the process or its group), then stops it gracefully
  * within SHUTDOWN_TIMEOUT_SECONDS. A second signal is logged and the stop goes on; a third exits at once.
  */
 async function run(roles: { api: boolean; worker: boolean }) {
@@ -63,8 +63,8 @@ async function run(roles: { api: boolean; worker: boolean }) {
     }
   };
   // Installed before anything starts: a signal during start-up stops the engine once it is up.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP too: closing the terminal should not leave the embedded server behind, untended.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   engine = await startEngine(cfg, roles, logger);
   shutdown();
 }
