@@ -48,11 +48,22 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
    * (the pool is still open), then orchestration, then the pool, and the embedded server last.
    */
   async function stop() {
-    await Promise.all([app?.close(), dispatcher?.stop()]);
-    await undeliverableApplier?.stop();
-    await orchestration?.stop();
-    await transport?.close();
-    await database.close();
+    const failed: string[] = [];
+    // A step that fails is logged and the next ones still run: the pool and the server always close.
+    const step = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        failed.push(name);
+        logger.error({ step: name, err: (err as Error).message }, 'shutdown step failed');
+      }
+    };
+    await Promise.all([step('http', async () => app?.close()), step('dispatcher', async () => dispatcher?.stop())]);
+    await step('undeliverable applier', async () => undeliverableApplier?.stop());
+    await step('orchestration', async () => orchestration?.stop());
+    await step('transport', async () => transport?.close());
+    await step('database', () => database.close());
+    if (failed.length) throw new Error(`shutdown steps failed: ${failed.join(', ')}`);
   }
 
   try {
