@@ -38,7 +38,12 @@ export function embeddedServer(dataDir: string): { pid: number; port: number } |
   }
 }
 
-/** A temporary data folder, removed (after its server is killed, if one was left) by cleanup(). */
+const spawned = new Set<EngineProcess>();
+
+/**
+ * Temporary data folders. cleanup() kills whatever a failed test left running (engines this file
+ * spawned, then each folder's server) and removes the folders.
+ */
 export async function tempDataDirs() {
   const dirs: string[] = [];
   return {
@@ -48,6 +53,12 @@ export async function tempDataDirs() {
       return dir;
     },
     async cleanup() {
+      for (const engine of spawned) {
+        if (engine.child.exitCode === null && engine.child.signalCode === null) {
+          engine.signalGroup('SIGKILL');
+          await engine.exited;
+        }
+      }
       for (const dir of dirs) {
         const server = embeddedServer(dir);
         if (server) {
@@ -88,7 +99,7 @@ export function spawnEngine(args: string[], env: NodeJS.ProcessEnv): EngineProce
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  return {
+  const engine: EngineProcess = {
     child,
     pid: child.pid!,
     exited,
@@ -101,6 +112,8 @@ export function spawnEngine(args: string[], env: NodeJS.ProcessEnv): EngineProce
       }
     },
   };
+  spawned.add(engine);
+  return engine;
 }
 
 /** Runs a CLI command to its end. */
