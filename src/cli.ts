@@ -3,9 +3,11 @@ import { DEFAULT_SCOPES, parseScopes } from './auth/scopes.ts';
 import { ApiKeyError, createApiKey, revokeApiKey, rotateApiKey, ROTATION_GRACE_HOURS, type IssuedKey } from './auth/api-keys.ts';
 import { issueToken } from './auth/jwt.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { EmbeddedServerError } from './db/embedded.ts';
 import { openDatabase } from './db/open.ts';
 import { resumeNewsletters } from './events/guardrail.ts';
 import { UUID } from './events/types.ts';
+import { createLogger } from './log.ts';
 import { startEngine, withEmbeddedDefaults, type Engine } from './runtime.ts';
 import { createWebhookClient, retireOldSecret, rotateWebhookSecret } from './lists/webhook-clients.ts';
 import { createTenant, tenantExists } from './tenants/tenants.ts';
@@ -18,28 +20,52 @@ async function config(): Promise<Config> {
   return withEmbeddedDefaults(loadConfig());
 }
 
+/**
+ * Runs the engine until SIGINT, SIGTERM or SIGHUP (to the process or its group), then stops it gracefully
+ * within SHUTDOWN_TIMEOUT_SECONDS. A second signal is logged and the stop goes on; a third exits at once.
+ */
 async function run(roles: { api: boolean; worker: boolean }) {
+  const cfg = loadConfig();
+  const logger = createLogger(cfg.logLevel);
   let engine: Engine | undefined;
-  let signal: string | undefined;
+  let signals = 0;
+  let stopping = false;
+  const exitNow = (code: number) => {
+    // The server then still shuts down cleanly on its own; in-flight outcomes may be lost.
+    engine?.database.embedded?.stopNow();
+    process.exit(code);
+  };
   const shutdown = () => {
-    if (!engine || !signal) return;
-    engine.logger.info({ signal }, 'shutting down');
+    if (!engine || !signals || stopping) return;
+    stopping = true;
     engine.stop().then(
       () => process.exit(0),
       (err) => {
-        engine!.logger.error({ err: (err as Error).message }, 'shutdown failed');
-        process.exit(1);
+        logger.error({ err: (err as Error).message }, 'shutdown failed');
+        exitNow(1);
       },
     );
   };
-  // Installed before anything starts: a signal during start-up stops the engine once it is up.
-  for (const name of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(name, () => {
-      signal ??= name;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      logger.info({ signal, timeout_seconds: cfg.shutdownTimeoutSeconds }, 'shutting down');
+      setTimeout(() => {
+        logger.error({ timeout_seconds: cfg.shutdownTimeoutSeconds }, 'shutdown did not finish in time (SHUTDOWN_TIMEOUT_SECONDS); exiting');
+        exitNow(1);
+      }, cfg.shutdownTimeoutSeconds * 1000);
       shutdown();
-    });
-  }
-  engine = await startEngine(loadConfig(), roles);
+    } else if (signals === 2) {
+      logger.warn({ signal }, 'already shutting down (finishing in-flight sends); a third signal exits at once');
+    } else {
+      logger.error({ signal }, 'third signal: exiting without finishing the shutdown');
+      exitNow(1);
+    }
+  };
+  // Installed before anything starts: a signal during start-up stops the engine once it is up.
+  // SIGHUP too: closing the terminal should not leave the embedded server behind, untended.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  engine = await startEngine(cfg, roles, logger);
   shutdown();
 }
 
@@ -207,6 +233,7 @@ program
   });
 
 program.parseAsync().catch((err: Error) => {
-  console.error(err instanceof ConfigError || err instanceof InvalidArgumentError ? `error: ${err.message}` : err);
+  const forOperator = err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof EmbeddedServerError;
+  console.error(forOperator ? `error: ${err.message}` : err);
   process.exit(1);
 });

@@ -13,6 +13,10 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   embeddedPgPort: number;
+  /** How long the embedded server may take to accept connections (crash recovery included). */
+  embeddedPgStartTimeoutSeconds: number;
+  /** SIGINT/SIGTERM: how long a graceful stop may take before the process exits non-zero. */
+  shutdownTimeoutSeconds: number;
   jwt: {
     secret?: string;
     jwksUrl?: string;
@@ -131,6 +135,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: str(env, 'DATABASE_URL'),
     dataDir: path.resolve(str(env, 'SEND_ENGINE_DATA_DIR') ?? '.send-engine'),
     embeddedPgPort: int(env, 'EMBEDDED_PG_PORT', 54329, 1),
+    embeddedPgStartTimeoutSeconds: int(env, 'EMBEDDED_PG_START_TIMEOUT_SECONDS', 300, 1),
+    shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', 30, 1),
     jwt: {
       secret: str(env, 'JWT_SECRET'),
       jwksUrl: str(env, 'JWT_JWKS_URL'),

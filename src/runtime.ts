@@ -34,31 +34,67 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-export async function startEngine(input: Config, roles: { api: boolean; worker: boolean }): Promise<Engine> {
+export async function startEngine(input: Config, roles: { api: boolean; worker: boolean }, logger: Logger = createLogger(input.logLevel)): Promise<Engine> {
   const config = await withEmbeddedDefaults(input);
-  const logger = createLogger(config.logLevel);
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, { logger });
   let app: FastifyInstance | undefined;
   let dispatcher: Dispatcher | undefined;
   let transport: Transport | undefined;
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
-  const orchestration: Orchestration = await startOrchestration(database.url, database.db, logger, {
-    worker: roles.worker,
-    sendJobs: { chunkSize: config.jobs.fanoutChunkSize, defaultRatePerSecond: config.jobs.defaultRatePerSecond ?? null, checkEverySeconds: 2 },
-  });
+  let orchestration: Orchestration | undefined;
 
-  if (roles.worker) {
-    transport = createTransport(config);
-    dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking));
-    await dispatcher.start();
-    undeliverableApplier = startUndeliverableApplier(database.db, logger);
+  /**
+   * The order matters: requests and claims stop first while in-flight sends finish and are recorded
+   * (the pool is still open), then orchestration, then the pool, and the embedded server last.
+   */
+  async function stop() {
+    const failed: string[] = [];
+    // A step that fails is logged and the next ones still run: the pool and the server always close.
+    const step = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        failed.push(name);
+        logger.error({ step: name, err: (err as Error).message }, 'shutdown step failed');
+      }
+    };
+    await Promise.all([step('http', async () => app?.close()), step('dispatcher', async () => dispatcher?.stop())]);
+    await step('undeliverable applier', async () => undeliverableApplier?.stop());
+    await step('orchestration', async () => orchestration?.stop());
+    await step('transport', async () => transport?.close());
+    await step('database', () => database.close());
+    if (failed.length) throw new Error(`shutdown steps failed: ${failed.join(', ')}`);
   }
-  if (roles.api) {
-    app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
-    await app.listen({ port: config.port, host: config.host });
+
+  try {
+    orchestration = await startOrchestration(database.url, database.db, logger, {
+      worker: roles.worker,
+      sendJobs: { chunkSize: config.jobs.fanoutChunkSize, defaultRatePerSecond: config.jobs.defaultRatePerSecond ?? null, checkEverySeconds: 2 },
+    });
+    if (roles.worker) {
+      transport = createTransport(config);
+      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking));
+      await dispatcher.start();
+      undeliverableApplier = startUndeliverableApplier(database.db, logger);
+    }
+    if (roles.api) {
+      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
+      await app.listen({ port: config.port, host: config.host });
+    }
+  } catch (err) {
+    // A half-started engine still stops what it started (the embedded server included).
+    await stop().catch((stopErr) => logger.error({ err: (stopErr as Error).message }, 'stopping after a failed start failed'));
+    throw err;
   }
   logger.info(
-    { api: roles.api, worker: roles.worker, embedded_db: database.embedded, transport: transport?.name, port: roles.api ? config.port : undefined },
+    {
+      api: roles.api,
+      worker: roles.worker,
+      embedded_db: database.embedded ? { port: database.embedded.port, owner: database.embedded.owner } : false,
+      transport: transport?.name,
+      dispatch_concurrency: roles.worker ? config.dispatch.concurrency : undefined,
+      port: roles.api ? config.port : undefined,
+    },
     'send-engine started',
   );
 
@@ -68,12 +104,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     dispatcher,
     logger,
     async stop() {
-      await app?.close();
-      await dispatcher?.stop();
-      await undeliverableApplier?.stop();
-      await orchestration.stop();
-      await transport?.close();
-      await database.close();
+      await stop();
       logger.info('send-engine stopped');
     },
   };

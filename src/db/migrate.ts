@@ -1,22 +1,35 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Db } from './pool.ts';
+import type { Db, DbClient } from './pool.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 // Any constant works; it only has to be the same in every process that migrates.
 const MIGRATION_LOCK_KEY = 0x5e_4d_00_01;
 
 /**
- * Applies migrations/*.sql in name order, each in its own transaction, under an advisory lock
- * so that several processes starting at once apply each file exactly once.
+ * Runs fn while holding the schema lock (fn gets the locking connection): one process at a time
+ * changes the schema (our migrations, pg-boss's schema and queues), however many start at once.
+ */
+export async function withSchemaLock<T>(db: Db, fn: (client: DbClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    return await fn(client);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+    client.release();
+  }
+}
+
+/**
+ * Applies migrations/*.sql in name order, each in its own transaction, under the schema lock so
+ * that several processes starting at once apply each file exactly once.
  */
 export async function migrate(db: Db): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
-  const client = await db.connect();
-  const applied: string[] = [];
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+  return withSchemaLock(db, async (client) => {
+    const applied: string[] = [];
     await client.query(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
@@ -35,9 +48,6 @@ export async function migrate(db: Db): Promise<string[]> {
         throw new Error(`migration ${file} failed: ${(err as Error).message}`);
       }
     }
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
-    client.release();
-  }
-  return applied;
+    return applied;
+  });
 }

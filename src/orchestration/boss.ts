@@ -1,5 +1,7 @@
 import PgBoss from 'pg-boss';
+import { withSchemaLock } from '../db/migrate.ts';
 import type { Db } from '../db/pool.ts';
+import { retryTransient } from '../db/transient.ts';
 import { bossScheduler, createSendJobQueues, registerSendJobWorkers, type JobScheduler, type RunnerOptions } from '../jobs/runner.ts';
 import type { Logger } from '../log.ts';
 import { purgeExpiredIdempotencyKeys } from '../sending/idempotency.ts';
@@ -20,26 +22,43 @@ export async function startOrchestration(
   log: Logger,
   options: { worker: boolean; sendJobs: RunnerOptions },
 ): Promise<Orchestration> {
-  const boss = new PgBoss({
-    connectionString: databaseUrl,
-    max: 3,
-    application_name: 'send-engine-boss',
-    supervise: options.worker,
-    schedule: options.worker,
-  });
-  let stopping = false;
-  boss.on('stopped', () => (stopping = true));
-  // Connections dropping while the database shuts down are expected, not errors.
-  boss.on('error', (err) => (stopping ? log.debug : log.error).call(log, { err: err.message }, 'pg-boss error'));
-  await boss.start();
-  await createSendJobQueues(boss);
+  const purge = 'maintenance.idempotency-purge';
+  // pg-boss's schema and queue setup is DDL: processes starting at once deadlock on it, so it runs
+  // under the schema lock, and a transient failure retries with a fresh instance.
+  const boss = await retryTransient(
+    'pg-boss start',
+    () =>
+      withSchemaLock(db, async () => {
+        const boss = new PgBoss({
+          connectionString: databaseUrl,
+          max: 3,
+          application_name: 'send-engine-boss',
+          supervise: options.worker,
+          schedule: options.worker,
+        });
+        let stopping = false;
+        boss.on('stopped', () => (stopping = true));
+        // Connections dropping while the database shuts down are expected, not errors.
+        boss.on('error', (err) => (stopping ? log.debug : log.error).call(log, { err: err.message }, 'pg-boss error'));
+        try {
+          await boss.start();
+          await createSendJobQueues(boss);
+          if (options.worker) {
+            await boss.createQueue(purge);
+            // pg-boss keeps one schedule per name however many workers declare it, and runs it once per tick.
+            await boss.schedule(purge, '17 * * * *');
+          }
+          return boss;
+        } catch (err) {
+          await boss.stop({ graceful: false, wait: true, timeout: 1000 }).catch(() => {});
+          throw err;
+        }
+      }),
+    (info) => log.warn(info, 'orchestration setup failed; retrying'),
+  );
 
   if (options.worker) {
     await registerSendJobWorkers(boss, db, options.sendJobs, log);
-    const purge = 'maintenance.idempotency-purge';
-    await boss.createQueue(purge);
-    // pg-boss keeps one schedule per name however many workers declare it, and runs it once per tick.
-    await boss.schedule(purge, '17 * * * *');
     await boss.work(purge, async () => {
       const deleted = await purgeExpiredIdempotencyKeys(db);
       log.info({ deleted }, 'expired idempotency keys purged');
