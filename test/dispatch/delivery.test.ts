@@ -95,7 +95,9 @@ describe('dispatch over real SMTP', () => {
     expect(recorded.rows).toHaveLength(2);
     for (const r of recorded.rows) {
       expect(r.status).toBe('sent');
-      expect(r.provider_message_id).toMatch(/^sink-\d+$/);
+      // The Message-ID we sent (what DSNs and provider events quote), not the relay's queue id.
+      expect(r.provider_message_id).toMatch(/^<[0-9a-f-]{36}@acme\.test>$/);
+      expect(received.map((m) => m.parsed.messageId)).toContain(r.provider_message_id);
       expect(r.sent_at).toBeInstanceOf(Date);
       expect(r.type).toBe('send');
       expect(r.data.provider_message_id).toBe(r.provider_message_id);
