@@ -151,15 +151,16 @@ export class Dispatcher {
   }
 
   private async sendAll(batch: ClaimedMessage[]) {
-    const jobIds = batch.flatMap((m) => (m.list ? [m.list.jobId] : []));
-    // Loaded once for the batch; if that fails, only the list messages wait (render() tries again).
-    if (jobIds.length) await this.renderer?.load(jobIds).catch((err) => this.log.warn({ err: (err as Error).message }, 'loading send jobs failed'));
+    // Rendering starts for the whole batch at once (in the render threads, chunked per job); each
+    // lane then waits only for its own message's render.
+    const listMessages = batch.flatMap((m) => (m.list ? [{ id: m.id, tenantId: m.tenantId, recipient: m.recipient, list: m.list }] : []));
+    const renders = listMessages.length && this.renderer ? this.renderer.renderMany(listMessages) : new Map<string, Promise<MessageToCompose>>();
     const unstarted: ClaimedMessage[] = [];
     let index = 0;
     const lane = async () => {
       while (index < batch.length && !this.stopping) {
         const message = batch[index++];
-        if (!(await this.sendOne(message))) unstarted.push(message);
+        if (!(await this.sendOne(message, renders.get(message.id)))) unstarted.push(message);
       }
     };
     // Every lane ends before anything is decided about the batch, even if one of them threw.
@@ -184,7 +185,7 @@ export class Dispatcher {
   }
 
   /** Sends one claimed message and records its outcome; false when the send was not started. */
-  private async sendOne(message: ClaimedMessage): Promise<boolean> {
+  private async sendOne(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<boolean> {
     // Too close to the lease's end: give it back rather than risk two senders.
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
@@ -194,7 +195,7 @@ export class Dispatcher {
       return true;
     }
     try {
-      const composed = await composeMessage(await this.content(message));
+      const composed = await composeMessage(await this.content(message, rendered));
       // Rendering may have taken a while: the send still must end before the lease does.
       const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
       const { providerMessageId } = await this.transport.send(composed, { signal });
@@ -216,10 +217,10 @@ export class Dispatcher {
       : { id: message.id, attempt: message.attempts, kind: 'retry', error, delayMs: retryDelayMs(message.attempts, this.options.retryBaseMs, this.options.retryMaxMs) };
   }
 
-  private async content(message: ClaimedMessage): Promise<MessageToCompose> {
+  private async content(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<MessageToCompose> {
     if (message.proxy) return { ...message.proxy, id: message.id, recipient: message.recipient };
-    if (!message.list || !this.renderer) throw new Error('list message without a renderer');
-    return this.renderer.render({ id: message.id, tenantId: message.tenantId, recipient: message.recipient, list: message.list });
+    if (!rendered) throw new Error('list message without a renderer');
+    return rendered;
   }
 
   private record(outcome: Outcome) {

@@ -1,9 +1,9 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import type { MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
 import { parseTemplate, type CompiledTemplate } from './template.ts';
-import type { JobDefinition, RenderTask, RenderTaskResult } from './render.ts';
+import type { JobDefinition, ListMessage, RenderResult, RenderTask, RenderTaskResult } from './render.ts';
 
 // Runs in a render thread only: the compiled templates of tenant jobs live here, and a runaway
 // render costs this thread (terminated from outside), never the event loop of the API.
@@ -37,14 +37,7 @@ function prepare(job: JobDefinition): PreparedJob {
   return prepared;
 }
 
-export function renderInWorker(task: RenderTask): RenderTaskResult {
-  const { message } = task;
-  const job = jobs.get(message.list.jobId) ?? (task.job ? prepare(task.job) : undefined);
-  // The definition travels only when this thread asks for it: most tasks carry the recipient alone.
-  if (!job) return { missing: true };
-  if ('error' in job.template) return { failed: job.template.error };
-  // From here the clock runs: the caller terminates this thread if the render outlives its limit.
-  parentPort!.postMessage({ renderStarted: task.taskId });
+function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
   const unsubscribe = unsubscribeUrl(tracking, {
     tenantId: message.tenantId,
     listId: message.list.listId,
@@ -73,4 +66,22 @@ export function renderInWorker(task: RenderTask): RenderTaskResult {
     listUnsubscribe: { url: unsubscribe },
   };
   return { message: composed };
+}
+
+/** Renders a chunk of one job's messages, saying which one it is on (the caller times each). */
+export function renderInWorker(task: RenderTask): RenderTaskResult {
+  const jobId = task.messages[0].list.jobId;
+  const job = jobs.get(jobId) ?? (task.job ? prepare(task.job) : undefined);
+  // The definition travels only when this thread asks for it: most tasks carry the recipients alone.
+  if (!job) return { missing: true };
+  const { template } = job;
+  if ('error' in template) return { results: task.messages.map(() => ({ failed: template.error })) };
+  const progress = new Int32Array(task.progress);
+  const ready = { ...job, template };
+  return {
+    results: task.messages.map((message, i) => {
+      Atomics.store(progress, 0, i + 1);
+      return renderOne(ready, message);
+    }),
+  };
 }

@@ -89,6 +89,16 @@ describe('rendering in worker threads', () => {
     expect(err.message).toBe('render_failed: render exceeded 300 ms');
     const next = await renderer.render(message(jobId, { n: 2 }));
     expect(next.html).toBe('<p>xxxx</p>');
+
+    // In a chunk, only the runaway message fails: the others are rendered again on a new thread.
+    const chunk = [message(jobId, { n: 1 }), message(jobId, { n: 4000 }), message(jobId, { n: 2 }), message(jobId, { n: 3 })];
+    const settled = await Promise.allSettled(renderer.renderMany(chunk).values());
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value.html : (r.reason as Error).message))).toEqual([
+      '<p>x</p>',
+      'render_failed: render exceeded 300 ms',
+      '<p>xxxx</p>',
+      '<p>xxxxxxxxx</p>',
+    ]);
   });
 
   it('fails the messages of a job whose template does not parse, and of a job that does not exist', async () => {
