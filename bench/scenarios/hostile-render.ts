@@ -145,11 +145,17 @@ export default async function hostileRender() {
       await sleep(100);
     }
     const hostilePhase = await measure(base, clientToken, PHASE_MS, 'hostile');
-    const { rows } = await database.db.query(
-      `SELECT count(*) FILTER (WHERE status = 'failed' AND last_error LIKE 'render_failed:%')::int AS failed, count(*)::int AS total FROM messages WHERE send_job_id = $1`,
-      [jobId],
-    );
-
+    // The hostile job ends with every message failed and the reason stored; nothing else stops.
+    let rows: Array<{ failed: number; total: number; reason: string | null }> = [];
+    for (let i = 0; i < 240; i++) {
+      ({ rows } = await database.db.query(
+        `SELECT count(*) FILTER (WHERE status = 'failed' AND last_error LIKE 'render_failed:%')::int AS failed, count(*)::int AS total,
+                min(last_error) AS reason FROM messages WHERE send_job_id = $1`,
+        [jobId],
+      ));
+      if (rows[0].total && rows[0].failed === rows[0].total) break;
+      await sleep(500);
+    }
     const line = (name: string, a: number[], b: number[]) =>
       console.log(
         `${name.padEnd(22)} p50 ${fmt(p(a, 0.5), 1)} -> ${fmt(p(b, 0.5), 1)} ms, p99 ${fmt(p(a, 0.99), 1)} -> ${fmt(p(b, 0.99), 1)} ms ` +
@@ -157,7 +163,7 @@ export default async function hostileRender() {
       );
     line('GET /v1/_health', quiet.health, hostilePhase.health);
     line('POST /v1/send-jobs', quiet.send, hostilePhase.send);
-    console.log(`hostile job: ${rows[0].failed} of ${rows[0].total} messages failed with render_failed so far (the rest still rendering)`);
+    console.log(`hostile job: ${rows[0].failed} of ${rows[0].total} messages failed, e.g. "${rows[0].reason}"; the engine still answers: ${(await fetch(`${base}/v1/_health`)).status}`);
   } finally {
     await stopProcess(engine);
     await sink.stop();
