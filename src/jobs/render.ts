@@ -86,6 +86,7 @@ export class JobRenderer {
   private readonly jobs = new Map<string, JobDefinition>();
   private pool?: Piscina;
   private readonly running = new Set<Running>();
+  private closed = false;
   private watchdog?: NodeJS.Timeout;
   private readonly threads: number;
   private readonly timeoutMs: number;
@@ -162,18 +163,20 @@ export class JobRenderer {
       if ('missing' in result) throw new Error('render thread did not take the job definition');
       result.results.forEach((r, i) => ('message' in r ? pending[i].resolve(r.message) : pending[i].reject(new RenderFailure(r.failed))));
     } catch (err) {
-      if (!(err instanceof RenderTimeout)) {
+      if (!(err instanceof RenderStopped)) {
         for (const p of pending) p.reject(err as Error);
         return;
       }
-      // The runaway message fails; the others of the chunk are rendered again on a fresh thread.
-      pending[err.index].reject(new RenderFailure(`render exceeded ${this.timeoutMs} ms`));
+      // The message that ran away (or took its thread down) fails; the others of the chunk are
+      // rendered again on a fresh thread.
+      pending[err.index].reject(new RenderFailure(err.message));
       const rest = pending.filter((_, i) => i !== err.index);
       if (rest.length) await this.runChunk(jobId, rest);
     }
   }
 
   private async run(pending: Pending[], job: JobDefinition | undefined): Promise<RenderTaskResult> {
+    if (this.closed) throw new Error('renderer closed');
     const pool = (this.pool ??= this.createPool());
     const progress = new SharedArrayBuffer(4);
     // The clock of a render starts when the thread starts it, not while the chunk waits for a
@@ -184,7 +187,11 @@ export class JobRenderer {
     try {
       return (await pool.run({ messages: pending.map((p) => p.message), progress, job } satisfies RenderTask, { signal: running.abort.signal })) as RenderTaskResult;
     } catch (err) {
-      if (running.abort.signal.aborted) throw new RenderTimeout(running.seen - 1);
+      if (running.abort.signal.aborted) throw new RenderStopped(running.seen - 1, `render exceeded ${this.timeoutMs} ms`);
+      // Render errors come back as results: a throw while rendering is the thread dying under that
+      // message (out of memory, a crash), which is the message's doing.
+      const index = Atomics.load(running.progress, 0);
+      if (index > 0) throw new RenderStopped(index - 1, `render thread died: ${(err as Error)?.message ?? String(err)}`);
       throw err;
     } finally {
       this.running.delete(running);
@@ -227,15 +234,19 @@ export class JobRenderer {
 
   /** Stops the render threads (any render still running is abandoned). */
   async close(): Promise<void> {
+    this.closed = true;
     const pool = this.pool;
     this.pool = undefined;
     await pool?.destroy();
   }
 }
 
-/** A chunk's thread was terminated while rendering its message at `index`. */
-class RenderTimeout extends Error {
-  constructor(readonly index: number) {
-    super('render timed out');
+/** A chunk's thread ended (terminated by us, or died) while rendering its message at `index`. */
+class RenderStopped extends Error {
+  constructor(
+    readonly index: number,
+    reason: string,
+  ) {
+    super(reason);
   }
 }

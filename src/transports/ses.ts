@@ -19,7 +19,10 @@ export function sesTransport(options: SesOptions): Transport {
     region: options.region,
     endpoint: options.endpoint,
     maxAttempts: 2,
-    ...(options.timeoutMs ? { requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs } } : {}),
+    // requestTimeout only warns unless told to throw; the deadline signal bounds the SDK's retry too.
+    ...(options.timeoutMs
+      ? { requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, throwOnRequestTimeout: true } }
+      : {}),
   });
   return {
     name: 'ses',
