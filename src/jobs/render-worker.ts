@@ -81,7 +81,13 @@ export function renderInWorker(task: RenderTask): RenderTaskResult {
   return {
     results: task.messages.map((message, i) => {
       Atomics.store(progress, 0, i + 1);
-      return renderOne(ready, message);
+      try {
+        return renderOne(ready, message);
+      } catch (err) {
+        // Whatever this message makes our code throw (link rewriting, a bad id) fails this message
+        // with the reason; only a dying thread makes the task itself fail.
+        return { failed: (err as Error)?.message ?? String(err) };
+      }
     }),
   };
 }

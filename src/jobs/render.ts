@@ -223,6 +223,9 @@ export class JobRenderer {
       maxThreads: this.threads,
       // Idle threads keep their compiled jobs.
       idleTimeout: Infinity,
+      // Renders yield the CPU to the API's thread when both want it (Linux: per-thread nice, through
+      // piscina's optional @napi-rs/nice; elsewhere ignored).
+      niceIncrement: 10,
       workerData: { tracking: this.tracking },
       // A terminated thread's heap goes with it: a render that allocates without bound is capped here too.
       resourceLimits: { maxOldGenerationSizeMb: 256 },
