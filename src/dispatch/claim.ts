@@ -21,9 +21,11 @@ export interface ClaimedMessage {
 /**
  * Claims up to `limit` due messages, plus any whose lease expired (their worker died), in one
  * statement: SKIP LOCKED lets any number of workers claim side by side without waiting on each
- * other. The claim sets the lease and counts the attempt; the content comes back with it.
+ * other. The claim sets the lease and counts the attempt (given back by releaseMessages when the
+ * send never starts); the content comes back with it. `held` are the messages this worker still
+ * has in hand (sending, or its outcome not yet written): never reclaimed by it, even past their lease.
  */
-export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedMessage[]> {
+export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const leaseDeadline = Date.now() + leaseSeconds * 1000;
   const { rows } = await db.query(
     `WITH due AS (
@@ -37,6 +39,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
      ), expired AS (
        SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
+         AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
        LIMIT $1 FOR UPDATE SKIP LOCKED
      ), claimed AS (
        UPDATE messages m
@@ -60,7 +63,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
        LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
        LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
        LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`,
-    [limit, workerId, leaseSeconds],
+    [limit, workerId, leaseSeconds, held],
   );
   return rows.map((r) => ({
     id: r.id,
@@ -76,12 +79,16 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
   }));
 }
 
-/** Gives claimed-but-unstarted messages back (graceful shutdown), without counting the attempt. */
-export async function releaseMessages(db: Queryable, workerId: string, ids: string[]): Promise<void> {
-  if (!ids.length) return;
-  await db.query(
+/**
+ * Gives claimed-but-unstarted messages back (graceful shutdown, too close to the lease's end) and
+ * takes back the attempt their claim counted. Returns how many were still this worker's.
+ */
+export async function releaseMessages(db: Queryable, workerId: string, ids: string[]): Promise<number> {
+  if (!ids.length) return 0;
+  const { rowCount } = await db.query(
     `UPDATE messages SET status = 'queued', attempts = attempts - 1, lease_until = NULL, leased_by = NULL, updated_at = now()
       WHERE id = ANY($1::uuid[]) AND status = 'sending' AND leased_by = $2`,
     [ids, workerId],
   );
+  return rowCount ?? 0;
 }

@@ -4,11 +4,12 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
-import type { JobRenderer } from '../jobs/render.ts';
+import { RenderFailure, type JobRenderer } from '../jobs/render.ts';
 import { composeMessage, type MessageToCompose } from '../sending/compose.ts';
 import { DISPATCH_CHANNEL } from '../sending/submit.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
 import { claimMessages, releaseMessages, type ClaimedMessage } from './claim.ts';
+import { leaseTimings } from './lease.ts';
 import { recordOutcomes, retryDelayMs, type Outcome } from './results.ts';
 
 export type DispatchOptions = Config['dispatch'];
@@ -16,13 +17,18 @@ export type DispatchOptions = Config['dispatch'];
 // Outcomes are written in bulk, but never held long: the shorter this is, the smaller the window
 // in which a crash can forget a confirmed send (and so send it again after the lease expires).
 const FLUSH_AFTER_MS = 20;
-// A send is not started this close to the end of its lease (5 s, or a quarter of a short lease).
-const leaseMarginMs = (leaseSeconds: number) => Math.min(5_000, leaseSeconds * 250);
+// A failed loop iteration (a bug, the database gone) is retried after this, doubling up to the cap.
+const RESTART_BASE_MS = 200;
+const RESTART_MAX_MS = 30_000;
 
 /**
  * Claims queued messages in batches, sends them with bounded concurrency and records outcomes in
  * bulk. The next batch is claimed while the current one is sending. A NOTIFY from the accepting
  * transaction wakes it at once; otherwise it polls.
+ *
+ * Nothing a batch does can end the loop: an error of one message (its render, its transport, a
+ * bug) becomes that message's outcome with the reason; an error of a whole iteration is logged, the
+ * messages it held are retried, and the loop goes on after a backoff.
  */
 export class Dispatcher {
   readonly workerId = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -33,6 +39,9 @@ export class Dispatcher {
   private outcomes: Outcome[] = [];
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** Claimed by this worker and not yet given back (outcome written or released): never reclaimed by it. */
+  private readonly held = new Set<string>();
+  private readonly lease: ReturnType<typeof leaseTimings>;
 
   constructor(
     private readonly db: Db,
@@ -42,7 +51,10 @@ export class Dispatcher {
     private readonly log: Logger,
     /** Renders list send jobs' messages; without it, only proxy sends are dispatched correctly. */
     private readonly renderer?: JobRenderer,
-  ) {}
+  ) {
+    this.lease = leaseTimings(options.leaseSeconds);
+    if (renderer) renderer.log ??= log;
+  }
 
   async start(): Promise<void> {
     await this.listen();
@@ -55,6 +67,7 @@ export class Dispatcher {
     this.wake?.();
     await this.loop;
     await this.flush();
+    await this.renderer?.close();
     await this.listener?.end().catch(() => {});
   }
 
@@ -92,71 +105,122 @@ export class Dispatcher {
   }
 
   private claim(): Promise<ClaimedMessage[]> {
-    return claimMessages(this.db, this.workerId, this.options.batchSize, this.options.leaseSeconds).catch((err) => {
-      this.log.error({ err: (err as Error).message }, 'claim failed');
-      return [];
-    });
+    return claimMessages(this.db, this.workerId, this.options.batchSize, this.options.leaseSeconds, [...this.held]).then(
+      (batch) => {
+        for (const m of batch) this.held.add(m.id);
+        return batch;
+      },
+      (err) => {
+        this.log.error({ err: (err as Error).message }, 'claim failed');
+        return [];
+      },
+    );
   }
 
+  /** The supervised loop: it returns only when stopping, whatever an iteration throws. */
   private async run() {
-    let next = this.claim();
+    let next: Promise<ClaimedMessage[]> | undefined;
+    let failures = 0;
     while (true) {
-      const batch = await next;
+      const batch = await (next ?? (this.stopping ? Promise.resolve([]) : this.claim()));
+      next = undefined;
       if (this.stopping) {
-        await releaseMessages(this.db, this.workerId, batch.map((m) => m.id)).catch(() => {});
+        await this.release(batch, 'shutdown');
         return;
       }
-      if (!batch.length) {
-        // Paced jobs schedule sends ahead: wake for the next one rather than a poll later.
-        await this.idle(Math.min(this.options.pollMs, await this.untilNextDue()));
-        next = this.stopping ? Promise.resolve([]) : this.claim();
-        continue;
+      try {
+        if (!batch.length) {
+          // Paced jobs schedule sends ahead: wake for the next one rather than a poll later.
+          await this.idle(Math.min(this.options.pollMs, await this.untilNextDue()));
+          continue;
+        }
+        next = this.claim();
+        await this.sendAll(batch);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delayMs = retryDelayMs(failures, RESTART_BASE_MS, RESTART_MAX_MS);
+        const error = `dispatch_error: ${(err as Error)?.message ?? String(err)}`;
+        // What the failed iteration still held goes back with the reason, to be tried again later.
+        const orphans = batch.filter((m) => this.held.has(m.id) && !this.outcomes.some((o) => o.id === m.id));
+        for (const m of orphans) this.record(this.retryOrFail(m, error, false));
+        this.log.error({ err: error, stack: (err as Error)?.stack, messages: orphans.length, failures, retry_in_ms: Math.round(delayMs) }, 'dispatch iteration failed; continuing after a pause');
+        await this.idle(delayMs);
       }
-      next = this.claim();
-      await this.sendAll(batch);
     }
   }
 
   private async sendAll(batch: ClaimedMessage[]) {
-    const jobIds = batch.flatMap((m) => (m.list ? [m.list.jobId] : []));
-    if (jobIds.length) await this.renderer?.load(jobIds);
+    // Rendering starts for the whole batch at once (in the render threads, chunked per job); each
+    // lane then waits only for its own message's render.
+    const listMessages = batch.flatMap((m) => (m.list ? [{ id: m.id, tenantId: m.tenantId, recipient: m.recipient, list: m.list }] : []));
+    const renders = listMessages.length && this.renderer ? this.renderer.renderMany(listMessages) : new Map<string, Promise<MessageToCompose>>();
+    const unstarted: ClaimedMessage[] = [];
     let index = 0;
     const lane = async () => {
-      while (index < batch.length && !this.stopping) await this.sendOne(batch[index++]);
+      while (index < batch.length && !this.stopping) {
+        const message = batch[index++];
+        if (!(await this.sendOne(message, renders.get(message.id)))) unstarted.push(message);
+      }
     };
-    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, batch.length) }, lane));
-    if (index < batch.length) await releaseMessages(this.db, this.workerId, batch.slice(index).map((m) => m.id));
+    // Every lane ends before anything is decided about the batch, even if one of them threw.
+    const lanes = await Promise.allSettled(Array.from({ length: Math.min(this.options.concurrency, batch.length) }, lane));
+    const broken = lanes.find((l) => l.status === 'rejected');
+    if (broken) throw broken.reason;
+    unstarted.push(...batch.slice(index));
+    await this.release(unstarted, this.stopping ? 'shutdown' : 'lease ending');
   }
 
-  private async sendOne(message: ClaimedMessage) {
-    // Too close to the lease's end: leave it to be reclaimed rather than risk two senders.
-    if (Date.now() > message.leaseDeadline - leaseMarginMs(this.options.leaseSeconds)) return;
+  /** Gives back claimed messages whose send never started (their attempt is taken back). */
+  private async release(messages: ClaimedMessage[], why: string) {
+    if (!messages.length) return;
+    const ids = messages.map((m) => m.id);
+    try {
+      const released = await releaseMessages(this.db, this.workerId, ids);
+      this.log.info({ count: ids.length, released, why }, 'claimed messages given back unsent');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, count: ids.length, why }, 'giving back claimed messages failed; they return when their lease expires');
+    }
+    for (const id of ids) this.held.delete(id);
+  }
+
+  /** Sends one claimed message and records its outcome; false when the send was not started. */
+  private async sendOne(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<boolean> {
+    // Too close to the lease's end: give it back rather than risk two senders.
+    const deadline = message.leaseDeadline - this.lease.endMarginMs;
+    if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
     if (message.skip) {
       const status = message.skip === 'unsubscribed' ? 'cancelled' : message.skip;
-      this.record({ id: message.id, kind: 'skipped', status, error: `not sent: ${message.skip} before send` });
-      return;
+      this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${message.skip} before send` });
+      return true;
     }
     try {
-      const composed = await composeMessage(this.content(message));
-      const { providerMessageId } = await this.transport.send(composed);
-      this.record({ id: message.id, kind: 'sent', providerMessageId });
+      const composed = await composeMessage(await this.content(message, rendered));
+      // Rendering may have taken a while: the send still must end before the lease does.
+      const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+      const { providerMessageId } = await this.transport.send(composed, { signal });
+      this.record({ id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId });
     } catch (err) {
-      const permanent = !(err instanceof TransportError) || err.permanent;
-      const error = (err as Error).message;
-      const giveUp = permanent || message.attempts >= this.options.maxAttempts;
-      this.log.warn({ message_id: message.id, to: maskEmail(message.recipient), attempt: message.attempts, permanent, error }, giveUp ? 'send failed' : 'send deferred');
-      this.record(
-        giveUp
-          ? { id: message.id, kind: 'failed', error }
-          : { id: message.id, kind: 'retry', error, delayMs: retryDelayMs(message.attempts, this.options.retryBaseMs, this.options.retryMaxMs) },
-      );
+      const permanent = err instanceof RenderFailure || (err instanceof TransportError && err.permanent);
+      // Anything else (a bug, a render thread that could not start) is ours: retried, up to the cap.
+      const reason = err instanceof RenderFailure || err instanceof TransportError ? err.message : `internal: ${(err as Error)?.message ?? String(err)}`;
+      this.record(this.retryOrFail(message, reason, permanent));
     }
+    return true;
   }
 
-  private content(message: ClaimedMessage): MessageToCompose {
+  private retryOrFail(message: ClaimedMessage, error: string, permanent: boolean): Outcome {
+    const giveUp = permanent || message.attempts >= this.options.maxAttempts;
+    this.log.warn({ message_id: message.id, to: maskEmail(message.recipient), attempt: message.attempts, permanent, error }, giveUp ? 'send failed' : 'send deferred');
+    return giveUp
+      ? { id: message.id, attempt: message.attempts, kind: 'failed', error }
+      : { id: message.id, attempt: message.attempts, kind: 'retry', error, delayMs: retryDelayMs(message.attempts, this.options.retryBaseMs, this.options.retryMaxMs) };
+  }
+
+  private async content(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<MessageToCompose> {
     if (message.proxy) return { ...message.proxy, id: message.id, recipient: message.recipient };
-    if (!message.list || !this.renderer) throw new Error('list message without a renderer');
-    return this.renderer.render({ id: message.id, tenantId: message.tenantId, recipient: message.recipient, list: message.list });
+    if (!rendered) throw new Error('list message without a renderer');
+    return rendered;
   }
 
   private record(outcome: Outcome) {
@@ -173,7 +237,11 @@ export class Dispatcher {
       const outcomes = this.outcomes.splice(0);
       if (!outcomes.length) return;
       try {
-        await recordOutcomes(this.db, this.workerId, outcomes);
+        const late = await recordOutcomes(this.db, this.workerId, outcomes);
+        for (const o of outcomes) this.held.delete(o.id);
+        for (const l of late) {
+          this.log.warn({ message_id: l.id, outcome: l.kind, status: l.status, held_by: l.leasedBy }, 'send outcome arrived for a message this worker no longer held; recorded in its timeline only');
+        }
       } catch (err) {
         this.log.error({ err: (err as Error).message, count: outcomes.length }, 'recording outcomes failed; will retry');
         this.outcomes.unshift(...outcomes);

@@ -1,15 +1,11 @@
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import type { Queryable } from '../db/pool.ts';
+import type { Logger } from '../log.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 import type { TrackingSettings } from '../tracking/links.ts';
-import { unsubscribeUrl } from '../tracking/links.ts';
-import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
-import { compileTemplate, type CompiledTemplate, type TemplateSource } from './template.ts';
-
-interface PreparedJob {
-  from: string;
-  template: CompiledTemplate;
-  rewriter: LinkRewriter | null;
-}
+import { TEMPLATE_LIMITS, type TemplateSource } from './template.ts';
 
 export interface ListMessage {
   id: string;
@@ -18,23 +14,95 @@ export interface ListMessage {
   list: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown> };
 }
 
-// Jobs whose template and link rewriter are kept compiled; a worker rarely runs more at once.
-const CACHE_SIZE = 200;
+/** What a render thread needs of a job to compile it once. */
+export interface JobDefinition {
+  id: string;
+  from: string;
+  template: TemplateSource;
+  trackOpens: boolean;
+  trackClicks: boolean;
+}
 
 /**
- * Turns a list job's message into a composed message for one recipient. Each job's template and
- * link rewriter are compiled once per worker and kept; rendering per recipient is then only
- * variable substitution and one pass over the HTML.
+ * A chunk of one job's messages, as posted to a render thread (src/jobs/render-worker.ts). The
+ * thread writes into `progress[0]` the 1-based index of the message it is rendering, so the caller
+ * can time each render without a message per render.
+ */
+export interface RenderTask {
+  messages: ListMessage[];
+  progress: SharedArrayBuffer;
+  job?: JobDefinition;
+}
+export type RenderResult = { message: MessageToCompose } | { failed: string };
+export type RenderTaskResult = { results: RenderResult[] } | { missing: true };
+
+/**
+ * This message cannot be rendered (its job's template does not parse, a render limit, the render
+ * time limit): permanent for the message, nothing to retry. The message says why.
+ */
+export class RenderFailure extends Error {
+  constructor(reason: string) {
+    super(`render_failed: ${reason}`);
+  }
+}
+
+export interface RenderOptions {
+  /** Render threads; default: the machine's cores, at most 4. */
+  threads?: number;
+  /** Wall time a render may run before its thread is terminated from outside. */
+  timeoutMs?: number;
+}
+
+// Jobs whose definitions the main thread keeps to hand to render threads.
+const CACHE_SIZE = 200;
+// Beyond Liquid's own render limit (checked between template nodes), a render stuck inside one
+// node is stopped by terminating its thread.
+const DEFAULT_TIMEOUT_MS = TEMPLATE_LIMITS.renderMs * 2;
+// Messages of one job per task: a round trip to a thread costs far more than one render of a
+// typical newsletter, so renders travel in chunks (measured in the hostile-render bench).
+const CHUNK = 16;
+
+interface Running {
+  progress: Int32Array;
+  seen: number;
+  since: number;
+  abort: AbortController;
+}
+
+interface Pending {
+  message: ListMessage;
+  resolve: (m: MessageToCompose) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Turns list jobs' messages into composed messages, in worker threads (piscina): tenant templates
+ * never run on the event loop that serves the API, each render has a time limit enforced from
+ * outside (the thread is terminated and replaced, the message fails, the rest of its chunk is
+ * rendered again), and every thread keeps the jobs it compiled. Job definitions are loaded here,
+ * one query per batch, and sent to a thread only when it has not compiled that job yet.
  */
 export class JobRenderer {
-  private readonly jobs = new Map<string, PreparedJob>();
+  private readonly jobs = new Map<string, JobDefinition>();
+  private pool?: Piscina;
+  private readonly running = new Set<Running>();
+  private closed = false;
+  private watchdog?: NodeJS.Timeout;
+  private readonly threads: number;
+  private readonly timeoutMs: number;
+  /** Where a render thread's crash outside any render is reported (the dispatcher sets its own). */
+  log?: Logger;
 
   constructor(
     private readonly db: Queryable,
     private readonly tracking: TrackingSettings,
-  ) {}
+    options: RenderOptions = {},
+  ) {
+    this.threads = options.threads ?? Math.max(1, Math.min(4, os.availableParallelism()));
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
 
-  /** Loads (in one query) the jobs of a batch not compiled yet. */
+  /** Loads (in one query) the definitions of jobs not known yet. A database error throws. */
   async load(jobIds: Iterable<string>): Promise<void> {
     const missing = [...new Set(jobIds)].filter((id) => !this.jobs.has(id));
     if (!missing.length) return;
@@ -44,38 +112,144 @@ export class JobRenderer {
     );
     for (const row of rows) {
       if (this.jobs.size >= CACHE_SIZE) this.jobs.delete(this.jobs.keys().next().value!);
-      this.jobs.set(row.id, {
-        from: row.from_address,
-        template: compileTemplate(row.template),
-        rewriter: row.track_opens || row.track_clicks ? createLinkRewriter(this.tracking, { open: row.track_opens, click: row.track_clicks }) : null,
-      });
+      this.jobs.set(row.id, { id: row.id, from: row.from_address, template: row.template, trackOpens: row.track_opens, trackClicks: row.track_clicks });
     }
   }
 
-  render(message: ListMessage): MessageToCompose {
-    const job = this.jobs.get(message.list.jobId);
-    if (!job) throw new Error(`send job ${message.list.jobId} not loaded`);
-    const unsubscribe = unsubscribeUrl(this.tracking, {
-      tenantId: message.tenantId,
-      listId: message.list.listId,
-      subscriberId: message.list.subscriberId,
-      messageId: message.id,
+  /**
+   * Starts rendering a batch's messages; each settles on its own, as its chunk comes back. A
+   * promise rejects with RenderFailure when the message cannot be rendered (permanent); any other
+   * error (the database, a render thread that cannot start) is the engine's, and worth a retry.
+   * Every promise has a handler attached: one nobody awaits (shutdown) is no unhandled rejection.
+   */
+  renderMany(messages: ListMessage[]): Map<string, Promise<MessageToCompose>> {
+    const out = new Map<string, Promise<MessageToCompose>>();
+    const byJob = new Map<string, Pending[]>();
+    for (const message of messages) {
+      const promise = new Promise<MessageToCompose>((resolve, reject) => {
+        const list = byJob.get(message.list.jobId) ?? [];
+        list.push({ message, resolve, reject });
+        byJob.set(message.list.jobId, list);
+      });
+      promise.catch(() => {});
+      out.set(message.id, promise);
+    }
+    void this.load(byJob.keys()).then(
+      () => {
+        for (const [jobId, pending] of byJob) {
+          if (!this.jobs.has(jobId)) {
+            for (const p of pending) p.reject(new RenderFailure(`send job ${jobId} not found`));
+            continue;
+          }
+          for (let i = 0; i < pending.length; i += CHUNK) void this.runChunk(jobId, pending.slice(i, i + CHUNK));
+        }
+      },
+      (err) => {
+        for (const pending of byJob.values()) for (const p of pending) p.reject(err);
+      },
+    );
+    return out;
+  }
+
+  /** One message (see renderMany). */
+  render(message: ListMessage): Promise<MessageToCompose> {
+    return this.renderMany([message]).get(message.id)!;
+  }
+
+  private async runChunk(jobId: string, pending: Pending[]): Promise<void> {
+    try {
+      let result = await this.run(pending, undefined);
+      if ('missing' in result) result = await this.run(pending, this.jobs.get(jobId));
+      if ('missing' in result) throw new Error('render thread did not take the job definition');
+      result.results.forEach((r, i) => ('message' in r ? pending[i].resolve(r.message) : pending[i].reject(new RenderFailure(r.failed))));
+    } catch (err) {
+      if (!(err instanceof RenderStopped)) {
+        for (const p of pending) p.reject(err as Error);
+        return;
+      }
+      // The message that ran away (or took its thread down) fails; the others of the chunk are
+      // rendered again on a fresh thread.
+      pending[err.index].reject(new RenderFailure(err.message));
+      const rest = pending.filter((_, i) => i !== err.index);
+      if (rest.length) await this.runChunk(jobId, rest);
+    }
+  }
+
+  private async run(pending: Pending[], job: JobDefinition | undefined): Promise<RenderTaskResult> {
+    if (this.closed) throw new Error('renderer closed');
+    const pool = (this.pool ??= this.createPool());
+    const progress = new SharedArrayBuffer(4);
+    // The clock of a render starts when the thread starts it, not while the chunk waits for a
+    // thread (behind another tenant's slow render) or for a replaced thread to boot.
+    const running: Running = { progress: new Int32Array(progress), seen: 0, since: 0, abort: new AbortController() };
+    this.running.add(running);
+    this.watchdog ??= setInterval(() => this.watch(), Math.max(10, Math.min(100, this.timeoutMs / 4))).unref();
+    try {
+      return (await pool.run({ messages: pending.map((p) => p.message), progress, job } satisfies RenderTask, { signal: running.abort.signal })) as RenderTaskResult;
+    } catch (err) {
+      if (running.abort.signal.aborted) throw new RenderStopped(running.seen - 1, `render exceeded ${this.timeoutMs} ms`);
+      // Render errors come back as results: a throw while rendering is the thread dying under that
+      // message (out of memory, a crash), which is the message's doing.
+      const index = Atomics.load(running.progress, 0);
+      if (index > 0) throw new RenderStopped(index - 1, `render thread died: ${(err as Error)?.message ?? String(err)}`);
+      throw err;
+    } finally {
+      this.running.delete(running);
+      if (!this.running.size) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }
+  }
+
+  /** Terminates (through piscina's abort) a thread whose current render has run too long. */
+  private watch() {
+    const now = Date.now();
+    for (const r of this.running) {
+      const index = Atomics.load(r.progress, 0);
+      if (index !== r.seen) {
+        r.seen = index;
+        r.since = now;
+      } else if (index > 0 && now - r.since > this.timeoutMs) {
+        r.abort.abort();
+      }
+    }
+  }
+
+  private createPool(): Piscina {
+    const pool = new Piscina({
+      filename: fileURLToPath(new URL('./render-worker.mjs', import.meta.url)),
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      // Idle threads keep their compiled jobs.
+      idleTimeout: Infinity,
+      // Renders yield the CPU to the API's thread when both want it (Linux: per-thread nice, through
+      // piscina's optional @napi-rs/nice; elsewhere ignored).
+      niceIncrement: 10,
+      workerData: { tracking: this.tracking },
+      // A terminated thread's heap goes with it: a render that allocates without bound is capped here too.
+      resourceLimits: { maxOldGenerationSizeMb: 256 },
     });
-    const out = job.template.render({
-      email: message.recipient,
-      subscriber_id: message.list.subscriberId,
-      preferences: message.list.preferences,
-      unsubscribe_url: unsubscribe,
-    });
-    return {
-      id: message.id,
-      recipient: message.recipient,
-      from: job.from,
-      subject: out.subject,
-      html: out.html && job.rewriter ? job.rewriter.apply(out.html, message.id) : (out.html ?? null),
-      text: out.text ?? null,
-      headers: {},
-      listUnsubscribe: { url: unsubscribe },
-    };
+    // Errors of a render are the render's; this is a thread that died between renders (piscina replaces it).
+    pool.on('error', (err: Error) => this.log?.error({ err: err.message }, 'render thread failed'));
+    return pool;
+  }
+
+  /** Stops the render threads (any render still running is abandoned). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.destroy();
+  }
+}
+
+/** A chunk's thread ended (terminated by us, or died) while rendering its message at `index`. */
+class RenderStopped extends Error {
+  constructor(
+    readonly index: number,
+    reason: string,
+  ) {
+    super(reason);
   }
 }

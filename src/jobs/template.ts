@@ -89,10 +89,11 @@ function compilePart(engine: Liquid, name: string, source: string): Part {
 }
 
 /**
- * Parses once (per job). Throws DomainError('invalid', 'template_error', msg) on a syntax error,
- * or when rendering with sample vars fails (unknown filter, render limit exceeded, …).
+ * Parses once (per job) without rendering: what a worker does at send time, where a sample render
+ * would only repeat the check made at creation. Throws DomainError('invalid', 'template_error', msg)
+ * on a syntax error.
  */
-export function compileTemplate(source: TemplateSource): CompiledTemplate {
+export function parseTemplate(source: TemplateSource): CompiledTemplate & { check(): void } {
   if (!source || typeof source.subject !== 'string') throw new DomainError('invalid', 'template_error', 'template subject must be a string');
   for (const k of ['html', 'text'] as const) {
     if (source[k] !== undefined && typeof source[k] !== 'string') throw new DomainError('invalid', 'template_error', `template ${k} must be a string`);
@@ -110,7 +111,21 @@ export function compileTemplate(source: TemplateSource): CompiledTemplate {
     if (text) out.text = text(vars, limit);
     return out;
   };
+  return {
+    render: (vars) => run(vars, TEMPLATE_LIMITS.renderMs),
+    check: () => void run(SAMPLE, TEMPLATE_LIMITS.compileRenderMs),
+  };
+}
+
+/**
+ * Parses and renders once with sample values: what a job's creation checks. Throws
+ * DomainError('invalid', 'template_error', msg) on a syntax error, or when rendering with sample
+ * vars fails (unknown filter, render limit exceeded, …). A template can still fail later, with a
+ * recipient's own values: that fails the recipient's message (src/jobs/render.ts), never the job.
+ */
+export function compileTemplate(source: TemplateSource): CompiledTemplate {
+  const template = parseTemplate(source);
   // Fail the job's creation, not half its sends: a template that cannot render once fails here.
-  run(SAMPLE, TEMPLATE_LIMITS.compileRenderMs);
-  return { render: (vars) => run(vars, TEMPLATE_LIMITS.renderMs) };
+  template.check();
+  return { render: template.render };
 }

@@ -15,6 +15,8 @@ export interface MessageToCompose {
 
 export interface ComposedMessage {
   id: string;
+  /** The Message-ID header as sent, `<message uuid@from domain>`. */
+  messageId: string;
   from: string;
   to: string;
   raw: Buffer;
@@ -42,6 +44,8 @@ function headerKeyCase(exact: Map<string, string>) {
 /** Builds the raw RFC 5322 message with nodemailer's MailComposer. */
 export async function composeMessage(m: MessageToCompose): Promise<ComposedMessage> {
   const domain = m.from.slice(m.from.lastIndexOf('@') + 1);
+  // Stable per message: a resend after a crash carries the same Message-ID, so receivers can dedupe it.
+  const messageId = `<${m.id}@${domain}>`;
   const headers: Record<string, string> = {
     ...m.headers,
     ...(m.listUnsubscribe ? listUnsubscribeHeaders(m.listUnsubscribe) : {}),
@@ -53,8 +57,7 @@ export async function composeMessage(m: MessageToCompose): Promise<ComposedMessa
     subject: m.subject,
     html: m.html || undefined,
     text: m.text || undefined,
-    // Stable per message: a resend after a crash carries the same Message-ID, so receivers can dedupe it.
-    messageId: `<${m.id}@${domain}>`,
+    messageId,
     // Fixed, so nodemailer does not scan every body with regexes to choose (12% of a worker's CPU).
     textEncoding: 'quoted-printable',
     headers,
@@ -63,5 +66,5 @@ export async function composeMessage(m: MessageToCompose): Promise<ComposedMessa
   const raw = await new Promise<Buffer>((resolve, reject) =>
     mail.compile().build((err, message) => (err ? reject(err) : resolve(message))),
   );
-  return { id: m.id, from: m.from, to: m.recipient, raw };
+  return { id: m.id, messageId, from: m.from, to: m.recipient, raw };
 }

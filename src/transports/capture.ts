@@ -1,14 +1,15 @@
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ComposedMessage } from '../sending/compose.ts';
-import type { SendResult, Transport } from './transport.ts';
+import { TransportError, type SendOptions, type SendResult, type Transport } from './transport.ts';
 
 /** Development transport: every message becomes `<dir>/<message id>.eml`; nothing leaves the machine. */
 export function captureTransport(dir: string): Transport {
   let ready: Promise<unknown> | undefined;
   return {
     name: 'capture',
-    async send(message: ComposedMessage): Promise<SendResult> {
+    async send(message: ComposedMessage, options: SendOptions = {}): Promise<SendResult> {
+      if (options.signal?.aborted) throw new TransportError('send deadline passed before the send started', false);
       ready ??= mkdir(dir, { recursive: true });
       await ready;
       const file = path.join(dir, `${message.id}.eml`);

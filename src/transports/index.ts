@@ -4,6 +4,7 @@ import { captureTransport } from './capture.ts';
 import { sesTransport } from './ses.ts';
 import { smtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
+import { transportTimeoutMs } from '../dispatch/lease.ts';
 
 export function captureDir(config: Config): string {
   return path.join(config.dataDir, 'outbox');
@@ -12,6 +13,8 @@ export function captureDir(config: Config): string {
 /** The transport SEND_ENGINE_TRANSPORT names. */
 export function createTransport(config: Config): Transport {
   if (config.transport === 'capture') return captureTransport(captureDir(config));
-  if (config.transport === 'ses') return sesTransport(config.ses);
-  return smtpTransport({ url: config.transport, maxConnections: config.dispatch.concurrency, dkim: config.dkim });
+  // No single wait of a send may outlive the dispatcher's lease on the message.
+  const timeoutMs = transportTimeoutMs(config.dispatch.leaseSeconds);
+  if (config.transport === 'ses') return sesTransport({ ...config.ses, timeoutMs });
+  return smtpTransport({ url: config.transport, maxConnections: config.dispatch.concurrency, dkim: config.dkim, timeoutMs });
 }

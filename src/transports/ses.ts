@@ -1,10 +1,12 @@
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import type { ComposedMessage } from '../sending/compose.ts';
-import { TransportError, type SendResult, type Transport } from './transport.ts';
+import { TransportError, type SendOptions, type SendResult, type Transport } from './transport.ts';
 
 export interface SesOptions {
   region: string;
   endpoint?: string;
+  /** Per request: connect and response timeouts, derived from the dispatch lease (src/dispatch/dispatcher.ts). */
+  timeoutMs?: number;
 }
 
 // SES answers that say "not now" rather than "never".
@@ -13,17 +15,28 @@ const TRANSIENT = new Set(['TooManyRequestsException', 'LimitExceededException',
 /** Amazon SES v2 SendEmail with the raw MIME we composed (so our headers reach the recipient as built). */
 export function sesTransport(options: SesOptions): Transport {
   // The SDK's own retries cover blips; our backoff handles anything longer.
-  const client = new SESv2Client({ region: options.region, endpoint: options.endpoint, maxAttempts: 2 });
+  const client = new SESv2Client({
+    region: options.region,
+    endpoint: options.endpoint,
+    maxAttempts: 2,
+    // requestTimeout only warns unless told to throw; the deadline signal bounds the SDK's retry too.
+    ...(options.timeoutMs
+      ? { requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, throwOnRequestTimeout: true } }
+      : {}),
+  });
   return {
     name: 'ses',
-    async send(message: ComposedMessage): Promise<SendResult> {
+    async send(message: ComposedMessage, sendOptions: SendOptions = {}): Promise<SendResult> {
       try {
+        if (sendOptions.signal?.aborted) throw new TransportError('send deadline passed before the send started', false);
         const out = await client.send(
           new SendEmailCommand({
             FromEmailAddress: message.from,
             Destination: { ToAddresses: [message.to] },
             Content: { Raw: { Data: message.raw } },
           }),
+          // The lease's deadline aborts the request (and the SDK's own retry) in flight.
+          { abortSignal: sendOptions.signal },
         );
         if (!out.MessageId) throw new TransportError('SES returned no MessageId', false);
         return { providerMessageId: out.MessageId };

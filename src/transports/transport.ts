@@ -1,13 +1,22 @@
 import type { ComposedMessage } from '../sending/compose.ts';
 
 export interface SendResult {
-  /** The provider's id for the message (SES MessageId, SMTP queue id, capture file name). */
+  /** The provider's id for the message (SES MessageId, the SMTP Message-ID we sent, capture file name). */
   providerMessageId: string;
+}
+
+export interface SendOptions {
+  /**
+   * Aborted when the send must end: the dispatcher's lease on the message is about to run out, and
+   * past it another worker may send the message too. A transport stops the send (closes its
+   * connection, aborts its request) and throws a transient TransportError.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Transport {
   readonly name: string;
-  send(message: ComposedMessage): Promise<SendResult>;
+  send(message: ComposedMessage, options?: SendOptions): Promise<SendResult>;
   close(): Promise<void>;
 }
 

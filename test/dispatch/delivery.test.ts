@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { applyEvents } from '../../src/events/ingest.ts';
+import { normalizeContractEvent } from '../../src/events/normalize.ts';
 import { createLogger } from '../../src/log.ts';
 import { submitProxySend, type ProxySendRequest } from '../../src/sending/submit.ts';
 import { smtpTransport } from '../../src/transports/smtp.ts';
@@ -95,7 +97,9 @@ describe('dispatch over real SMTP', () => {
     expect(recorded.rows).toHaveLength(2);
     for (const r of recorded.rows) {
       expect(r.status).toBe('sent');
-      expect(r.provider_message_id).toMatch(/^sink-\d+$/);
+      // The Message-ID we sent (what DSNs and provider events quote), not the relay's queue id.
+      expect(r.provider_message_id).toMatch(/^<[0-9a-f-]{36}@acme\.test>$/);
+      expect(received.map((m) => m.parsed.messageId)).toContain(r.provider_message_id);
       expect(r.sent_at).toBeInstanceOf(Date);
       expect(r.type).toBe('send');
       expect(r.data.provider_message_id).toBe(r.provider_message_id);
@@ -175,5 +179,29 @@ describe('dispatch over real SMTP', () => {
       dispatcher = transport = undefined;
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('provider events find an SMTP-sent message by the Message-ID we sent', () => {
+  it('matches an event quoting <message uuid@domain>', async () => {
+    const s = await startPipeline();
+    const { jobId } = await submit({ to: ['dsn@example.com'] });
+    await waitForStatus(jobId, (st) => st[0] === 'sent');
+    const [mail] = await s.waitFor(1);
+    const { rows } = await database.db.query('SELECT id, provider_message_id FROM messages WHERE proxy_job_id = $1', [jobId]);
+    expect(rows[0].provider_message_id).toBe(mail.parsed.messageId);
+    // As a DSN or an SES/SNS event quotes it: the header value, not our bare uuid.
+    const event = normalizeContractEvent({
+      event_type: 'hard_bounced',
+      message_id: mail.parsed.messageId!,
+      tenant_id: tenantId,
+      email: 'dsn@example.com',
+      occurred_at: new Date().toISOString(),
+    });
+    expect(event.ourId).toBeNull();
+    const applied = await applyEvents(database.db, [event], { softBounceLimit: 3, softBounceWindowDays: 7, guardrail: { complaintRatePercent: 100, bounceRatePercent: 100, minSent: 1_000_000, windowDays: 7 } });
+    expect(applied.outcomes).toEqual(['applied']);
+    const after = await database.db.query('SELECT status FROM messages WHERE id = $1', [rows[0].id]);
+    expect(after.rows[0].status).toBe('bounced');
   });
 });

@@ -25,21 +25,29 @@ export interface SinkOptions {
   onRecipient?: (address: string) => number | undefined;
   /** Milliseconds to wait before accepting each message's data. */
   delayMs?: number;
+  /** Milliseconds to wait before answering one RCPT TO (by its 0-based order of arrival), e.g. a stalling relay. */
+  rcptDelayMs?: (address: string, index: number) => number;
 }
 
 /** A real SMTP server (smtp-server) on 127.0.0.1 that keeps what it receives. */
 export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
   const waiters: Array<() => void> = [];
+  let rcptCount = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     size: 50 * 1024 * 1024,
     onRcptTo(address: SMTPServerAddress, _session, callback) {
-      const code = options.onRecipient?.(address.address);
-      if (code) return callback(Object.assign(new Error(`${code} refused by test sink`), { responseCode: code }));
-      callback();
+      const answer = () => {
+        const code = options.onRecipient?.(address.address);
+        if (code) return callback(Object.assign(new Error(`${code} refused by test sink`), { responseCode: code }));
+        callback();
+      };
+      const delay = options.rcptDelayMs?.(address.address, rcptCount++) ?? 0;
+      if (delay) setTimeout(answer, delay);
+      else answer();
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];

@@ -81,3 +81,35 @@ describe('SES transport (aws-ses-v2-local emulator)', () => {
     }
   });
 });
+
+describe('SES transport deadlines', () => {
+  // An endpoint that accepts the request and never answers (a hung connection).
+  let hung: Server;
+  let hungEndpoint: string;
+  beforeAll(async () => {
+    hung = http.createServer(() => {});
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    hungEndpoint = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
+  });
+  afterAll(() => {
+    hung.closeAllConnections();
+    return new Promise<void>((resolve) => hung.close(() => resolve()));
+  });
+
+  it('aborts a request in flight when the lease deadline fires: a transient failure', async () => {
+    const transport = sesTransport({ region: 'us-east-1', endpoint: hungEndpoint, timeoutMs: 60_000 });
+    const err = await transport.send(await message(), { signal: AbortSignal.timeout(300) }).catch((e) => e);
+    await transport.close();
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.permanent).toBe(false);
+    expect(err.message).toMatch(/abort/i);
+  });
+
+  it('gives up on a request that gets no answer within the timeout derived from the lease', async () => {
+    const transport = sesTransport({ region: 'us-east-1', endpoint: hungEndpoint, timeoutMs: 300 });
+    const err = await transport.send(await message()).catch((e) => e);
+    await transport.close();
+    expect(err).toBeInstanceOf(TransportError);
+    expect(err.permanent).toBe(false);
+  });
+});

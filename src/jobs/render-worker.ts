@@ -1,0 +1,93 @@
+import { workerData } from 'node:worker_threads';
+import type { MessageToCompose } from '../sending/compose.ts';
+import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
+import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
+import { parseTemplate, type CompiledTemplate } from './template.ts';
+import type { JobDefinition, ListMessage, RenderResult, RenderTask, RenderTaskResult } from './render.ts';
+
+// Runs in a render thread only: the compiled templates of tenant jobs live here, and a runaway
+// render costs this thread (terminated from outside), never the event loop of the API.
+
+interface PreparedJob {
+  from: string;
+  template: CompiledTemplate | { error: string };
+  rewriter: LinkRewriter | null;
+}
+
+// Jobs kept compiled per thread; a worker rarely runs more at once.
+const CACHE_SIZE = 200;
+const jobs = new Map<string, PreparedJob>();
+const tracking = (workerData as { tracking: TrackingSettings }).tracking;
+
+function prepare(job: JobDefinition): PreparedJob {
+  let template: PreparedJob['template'];
+  try {
+    template = parseTemplate(job.template);
+  } catch (err) {
+    // Kept, so the job's other messages fail at once with the same reason instead of re-parsing.
+    template = { error: (err as Error).message };
+  }
+  if (jobs.size >= CACHE_SIZE) jobs.delete(jobs.keys().next().value!);
+  const prepared = {
+    from: job.from,
+    template,
+    rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(tracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+  };
+  jobs.set(job.id, prepared);
+  return prepared;
+}
+
+function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
+  const unsubscribe = unsubscribeUrl(tracking, {
+    tenantId: message.tenantId,
+    listId: message.list.listId,
+    subscriberId: message.list.subscriberId,
+    messageId: message.id,
+  });
+  let out: { subject: string; html?: string; text?: string };
+  try {
+    out = job.template.render({
+      email: message.recipient,
+      subscriber_id: message.list.subscriberId,
+      preferences: message.list.preferences,
+      unsubscribe_url: unsubscribe,
+    });
+  } catch (err) {
+    return { failed: (err as Error).message };
+  }
+  const composed: MessageToCompose = {
+    id: message.id,
+    recipient: message.recipient,
+    from: job.from,
+    subject: out.subject,
+    html: out.html && job.rewriter ? job.rewriter.apply(out.html, message.id) : (out.html ?? null),
+    text: out.text ?? null,
+    headers: {},
+    listUnsubscribe: { url: unsubscribe },
+  };
+  return { message: composed };
+}
+
+/** Renders a chunk of one job's messages, saying which one it is on (the caller times each). */
+export function renderInWorker(task: RenderTask): RenderTaskResult {
+  const jobId = task.messages[0].list.jobId;
+  const job = jobs.get(jobId) ?? (task.job ? prepare(task.job) : undefined);
+  // The definition travels only when this thread asks for it: most tasks carry the recipients alone.
+  if (!job) return { missing: true };
+  const { template } = job;
+  if ('error' in template) return { results: task.messages.map(() => ({ failed: template.error })) };
+  const progress = new Int32Array(task.progress);
+  const ready = { ...job, template };
+  return {
+    results: task.messages.map((message, i) => {
+      Atomics.store(progress, 0, i + 1);
+      try {
+        return renderOne(ready, message);
+      } catch (err) {
+        // Whatever this message makes our code throw (link rewriting, a bad id) fails this message
+        // with the reason; only a dying thread makes the task itself fail.
+        return { failed: (err as Error)?.message ?? String(err) };
+      }
+    }),
+  };
+}
