@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
 import type { JobRenderer } from '../jobs/render.ts';
-import { composeMessage, type MessageToCompose } from '../sending/compose.ts';
+import { composeMessage, type MessageSigner, type MessageToCompose } from '../sending/compose.ts';
 import { DISPATCH_CHANNEL } from '../sending/submit.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
 import { claimMessages, releaseMessages, type ClaimedMessage } from './claim.ts';
@@ -42,6 +42,8 @@ export class Dispatcher {
     private readonly log: Logger,
     /** Renders list send jobs' messages; without it, only proxy sends are dispatched correctly. */
     private readonly renderer?: JobRenderer,
+    /** DKIM key and return path by the tenant's verified From domain (src/domains/signing.ts). */
+    private readonly signer?: MessageSigner,
   ) {}
 
   async start(): Promise<void> {
@@ -137,7 +139,8 @@ export class Dispatcher {
       return;
     }
     try {
-      const composed = await composeMessage(this.content(message));
+      const content = this.content(message);
+      const composed = await composeMessage(content, await this.signer?.signingFor(message.tenantId, content.from));
       const { providerMessageId } = await this.transport.send(composed);
       this.record({ id: message.id, kind: 'sent', providerMessageId });
     } catch (err) {

@@ -1,5 +1,7 @@
 import PgBoss from 'pg-boss';
 import type { Db } from '../db/pool.ts';
+import { checkDueDomains, type DomainContext } from '../domains/domains.ts';
+import { dnsChecker } from '../domains/dns-check.ts';
 import { bossScheduler, createSendJobQueues, registerSendJobWorkers, type JobScheduler, type RunnerOptions } from '../jobs/runner.ts';
 import type { Logger } from '../log.ts';
 import { purgeExpiredIdempotencyKeys } from '../sending/idempotency.ts';
@@ -18,7 +20,7 @@ export async function startOrchestration(
   databaseUrl: string,
   db: Db,
   log: Logger,
-  options: { worker: boolean; sendJobs: RunnerOptions },
+  options: { worker: boolean; sendJobs: RunnerOptions; domains?: DomainContext },
 ): Promise<Orchestration> {
   const boss = new PgBoss({
     connectionString: databaseUrl,
@@ -44,9 +46,22 @@ export async function startOrchestration(
       const deleted = await purgeExpiredIdempotencyKeys(db);
       log.info({ deleted }, 'expired idempotency keys purged');
     });
+    if (options.domains) await scheduleDomainChecks(boss, db, log, options.domains);
   }
   return {
     scheduler: bossScheduler(boss),
     stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }),
   };
+}
+
+/** Sending domains' DNS re-checks: every minute, whatever is due (pending with backoff for 72 h, verified daily). */
+async function scheduleDomainChecks(boss: PgBoss, db: Db, log: Logger, domains: DomainContext) {
+  const queue = 'domains.verify';
+  const checker = dnsChecker(domains.settings.dnsServers);
+  await boss.createQueue(queue);
+  await boss.schedule(queue, '* * * * *');
+  await boss.work(queue, async () => {
+    const checked = await checkDueDomains(db, domains, checker);
+    if (checked) log.info({ checked }, 'sending domains re-checked');
+  });
 }

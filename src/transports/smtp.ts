@@ -51,7 +51,7 @@ export function smtpTransport(options: SmtpOptions): Transport {
     name: 'smtp',
     async send(message: ComposedMessage): Promise<SendResult> {
       try {
-        const info = await transporter.sendMail({ envelope: { from: message.from, to: [message.to] }, raw: message.raw });
+        const info = await transporter.sendMail({ envelope: { from: message.envelopeFrom ?? message.from, to: [message.to] }, raw: message.raw });
         // "250 2.0.0 Ok: queued as 4Xyz" -> "4Xyz"; otherwise the Message-ID we set.
         const queued = /queued as ([^\s]+)/i.exec(info.response ?? '');
         return { providerMessageId: queued?.[1] ?? info.messageId ?? `smtp-${message.id}` };
