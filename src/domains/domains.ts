@@ -155,6 +155,14 @@ export async function createDomain(db: Db, ctx: DomainContext, tenantId: string,
   return domainView(await loadDomain(db, tenantId, id), ctx.settings);
 }
 
+/** A domain's id from its id or its name (the CLI takes either). */
+export async function domainId(db: Queryable, tenantId: string, idOrName: string): Promise<string> {
+  if (UUID.test(idOrName)) return idOrName;
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM sending_domains WHERE tenant_id = $1 AND name = $2', [tenantId, normalizeDomainName(idOrName)]);
+  if (!rows[0]) throw notFound(`domain ${idOrName.slice(0, 80)}`);
+  return rows[0].id;
+}
+
 export async function getDomain(db: Queryable, ctx: DomainContext, tenantId: string, id: string): Promise<DomainView> {
   return domainView(await loadDomain(db, tenantId, id), ctx.settings);
 }
