@@ -56,7 +56,7 @@ export interface Config {
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
   rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
   commit?: string;
-  /** AES-256 key for secrets at rest (SECRETS_KEY, else derived from JWT_SECRET; embedded mode generates one). */
+  /** AES-256 key for secrets at rest (SECRETS_KEY, else derived from JWT_SECRET or TRACKING_SECRET; embedded mode generates one). */
   secretsKey?: Buffer;
   /** Sending domains (src/domains): DNS checks, the records we ask for, the send-time rule. */
   domains: DomainSettings;
@@ -173,8 +173,9 @@ function domainSettings(env: Env, transport: string, sesRegion: string, publicHo
 function secretsKey(env: Env): Buffer | undefined {
   const raw = str(env, 'SECRETS_KEY');
   if (raw === undefined) {
-    const jwtSecret = str(env, 'JWT_SECRET');
-    return jwtSecret ? deriveSecretsKey(jwtSecret) : undefined;
+    // Any server secret will do as HKDF input; changing it makes stored DKIM keys unreadable.
+    const base = str(env, 'JWT_SECRET') ?? str(env, 'TRACKING_SECRET');
+    return base ? deriveSecretsKey(base) : undefined;
   }
   const key = Buffer.from(raw, 'base64');
   if (key.length !== 32) throw new ConfigError('SECRETS_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)');

@@ -20,7 +20,7 @@ export async function withEmbeddedDefaults(config: Config): Promise<Config> {
     throw new ConfigError('With DATABASE_URL and no JWT_SECRET, configure TRACKING_SECRET (at least 32 characters) to sign tracking and unsubscribe links');
   }
   if (config.databaseUrl && !config.secretsKey) {
-    throw new ConfigError('With DATABASE_URL and no JWT_SECRET, configure SECRETS_KEY (32 bytes, base64) to encrypt DKIM keys at rest');
+    throw new ConfigError('With DATABASE_URL, configure SECRETS_KEY (32 bytes, base64) to encrypt DKIM keys at rest');
   }
   if (config.databaseUrl || (!needsJwt && config.tracking.secret && config.secretsKey)) return config;
   const { jwtSecret, secretsKey } = await loadLocalSecrets(config.dataDir);

@@ -179,10 +179,13 @@ export async function listDomainRows(db: Queryable, tenantId: string, options: {
     where.push(`(d.created_at, d.id) < ($2::timestamptz, $3::uuid)`);
   }
   params.push(options.limit + 1);
-  const { rows } = await db.query<DomainRow>(
-    `${SELECT_DOMAIN} WHERE ${where.join(' AND ')} ORDER BY d.created_at DESC, d.id DESC LIMIT $${params.length}`,
-    params,
-  );
+  const { rows } = await db
+    .query<DomainRow>(`${SELECT_DOMAIN} WHERE ${where.join(' AND ')} ORDER BY d.created_at DESC, d.id DESC LIMIT $${params.length}`, params)
+    .catch((err: { code?: string }) => {
+      // A cursor whose timestamp looks right but is not a date (month 13): the client's input, not our fault.
+      if (err.code?.startsWith('22')) throw invalid('malformed cursor: drop it and start from the first page', 'validation_failed');
+      throw err;
+    });
   const more = rows.length > options.limit;
   const data = more ? rows.slice(0, options.limit) : rows;
   const last = data[data.length - 1];
@@ -207,6 +210,7 @@ export async function deleteDomain(db: Queryable, tenantId: string, id: string):
  * and the old one is dropped (its record may be removed).
  */
 export async function rotateDkim(db: Db, ctx: DomainContext, tenantId: string, id: string): Promise<DomainView> {
+  if (!UUID.test(id)) throw notFound(`domain ${id.slice(0, 80)}`);
   await withTransaction(db, async (tx) => {
     const { rows } = await tx.query<{ state: DkimKeyState; selector: string }>(
       `SELECT k.state, k.selector FROM sending_domains d JOIN domain_dkim_keys k ON k.domain_id = d.id

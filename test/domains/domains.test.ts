@@ -318,7 +318,11 @@ describe('domain names and scopes', () => {
 
   it('answers 404 for ids that are not uuids and 422 for malformed cursors', async () => {
     expect((await api('GET', '/v1/domains/not-a-uuid')).status).toBe(404);
-    const bad = await api('GET', '/v1/domains?cursor=%%%');
-    expect(bad.status).toBe(422);
+    expect((await api('POST', '/v1/domains/not-a-uuid/rotate-dkim')).status).toBe(404);
+    for (const cursor of ['%%%', Buffer.from(JSON.stringify({ v: 1, t: '2025-13-45 10:00:00+00', i: '01900000-0000-7000-8000-000000000000' })).toString('base64url')]) {
+      const bad = await api('GET', `/v1/domains?cursor=${cursor}`);
+      expect(bad.status, cursor).toBe(422);
+      expect(bad.json.error).toBe('validation_failed');
+    }
   });
 });

@@ -33,6 +33,7 @@ describe('secrets at rest', () => {
     expect(loadConfig({ SECRETS_KEY: given.toString('base64') }).secretsKey).toEqual(given);
     const jwt = 'j'.repeat(40);
     expect(loadConfig({ JWT_SECRET: jwt }).secretsKey).toEqual(deriveSecretsKey(jwt));
+    expect(loadConfig({ TRACKING_SECRET: 't'.repeat(32) }).secretsKey).toEqual(deriveSecretsKey('t'.repeat(32)));
     expect(loadConfig({}).secretsKey).toBeUndefined();
   });
 });
