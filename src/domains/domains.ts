@@ -317,6 +317,17 @@ export async function checkDueDomains(db: Db, ctx: DomainContext, checker: DnsCh
 }
 
 /**
+ * SQL scalar subquery: the verified tracking host (CNAME checked) of the tenant's domain covering a
+ * From address, or NULL. For statements of other modules (the list job renderer) to compose.
+ */
+export const trackingHostFor = (tenantExpr: string, fromExpr: string) => `(
+  SELECT d.tracking_host FROM sending_domains d
+   WHERE d.tenant_id = ${tenantExpr} AND d.tracking_host IS NOT NULL
+     AND d.record_status -> ('CNAME ' || d.tracking_host) ->> 'status' = 'verified'
+     AND (lower(split_part(${fromExpr}, '@', 2)) = d.name OR lower(split_part(${fromExpr}, '@', 2)) LIKE '%.' || d.name)
+   ORDER BY length(d.name) DESC LIMIT 1)`;
+
+/**
  * Whether sends must come from a verified domain: REQUIRE_VERIFIED_DOMAIN (default on) when mail
  * really leaves (smtp, ses); the capture transport of the quick start stays permissive.
  */

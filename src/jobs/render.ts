@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import { trackingHostFor } from '../domains/domains.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 import type { TrackingSettings } from '../tracking/links.ts';
 import { unsubscribeUrl } from '../tracking/links.ts';
@@ -8,6 +9,7 @@ import { compileTemplate, type CompiledTemplate, type TemplateSource } from './t
 interface PreparedJob {
   from: string;
   template: CompiledTemplate;
+  tracking: TrackingSettings;
   rewriter: LinkRewriter | null;
 }
 
@@ -38,16 +40,22 @@ export class JobRenderer {
   async load(jobIds: Iterable<string>): Promise<void> {
     const missing = [...new Set(jobIds)].filter((id) => !this.jobs.has(id));
     if (!missing.length) return;
-    const { rows } = await this.db.query<{ id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean }>(
-      'SELECT id, from_address, template, track_opens, track_clicks FROM send_jobs WHERE id = ANY($1::uuid[])',
+    const { rows } = await this.db.query<{
+      id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean; tracking_host: string | null;
+    }>(
+      `SELECT id, from_address, template, track_opens, track_clicks, ${trackingHostFor('tenant_id', 'from_address')} AS tracking_host
+         FROM send_jobs WHERE id = ANY($1::uuid[])`,
       [missing],
     );
     for (const row of rows) {
       if (this.jobs.size >= CACHE_SIZE) this.jobs.delete(this.jobs.keys().next().value!);
+      // Links on the sender's own verified tracking host (a CNAME to us) rather than PUBLIC_BASE_URL.
+      const tracking = row.tracking_host ? { ...this.tracking, baseUrl: `${new URL(this.tracking.baseUrl).protocol}//${row.tracking_host}` } : this.tracking;
       this.jobs.set(row.id, {
         from: row.from_address,
         template: compileTemplate(row.template),
-        rewriter: row.track_opens || row.track_clicks ? createLinkRewriter(this.tracking, { open: row.track_opens, click: row.track_clicks }) : null,
+        tracking,
+        rewriter: row.track_opens || row.track_clicks ? createLinkRewriter(tracking, { open: row.track_opens, click: row.track_clicks }) : null,
       });
     }
   }
@@ -55,7 +63,7 @@ export class JobRenderer {
   render(message: ListMessage): MessageToCompose {
     const job = this.jobs.get(message.list.jobId);
     if (!job) throw new Error(`send job ${message.list.jobId} not loaded`);
-    const unsubscribe = unsubscribeUrl(this.tracking, {
+    const unsubscribe = unsubscribeUrl(job.tracking, {
       tenantId: message.tenantId,
       listId: message.list.listId,
       subscriberId: message.list.subscriberId,

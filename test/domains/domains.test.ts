@@ -217,13 +217,21 @@ describe('sending domains', () => {
     expect(set.status).toBe(200);
     expect((await api('GET', '/v1/account')).json.default_from).toBe(`editor@${DOMAIN}`);
     const { listId } = await seedList(database.db, tenant.tenantId, { members: [{ email: 'member@inbox.example' }] });
-    const job = await api('POST', '/api/send-jobs', { list_id: listId, subject: 'Issue 1', body_text: 'Hi' });
+    const job = await api('POST', '/api/send-jobs', {
+      list_id: listId, subject: 'Issue 1', body_html: '<p>Read <a href="https://shop.example/a">this</a></p>', tracking: { open: true, click: true },
+    });
     expect(job.status, job.text).toBe(200);
     const { rows } = await database.db.query('SELECT from_address FROM send_jobs WHERE id = $1', [job.json.send_job_id]);
     expect(rows[0].from_address).toBe(`editor@${DOMAIN}`);
     const messages = await sink.waitFor(3);
     const auth = await authenticateMessage(messages[2].raw, messages[2].envelopeFrom);
     expect(auth.dkim.results[0]).toMatchObject({ signingDomain: DOMAIN, status: { result: 'pass' } });
+    // Its verified tracking CNAME carries the open, click and unsubscribe links.
+    const html = String(messages[2].parsed.html);
+    expect(html).toContain(`http://track.${DOMAIN}/t/c/`);
+    expect(html).toContain(`http://track.${DOMAIN}/t/o/`);
+    expect(html).not.toContain('127.0.0.1');
+    expect(messages[2].raw.toString()).toMatch(new RegExp(`List-Unsubscribe:\\s*<http://track\\.news\\.example\\.test/u/`));
   });
 
   it('rotates the key: the new selector is published, verified, then signs; the old one is dropped', async () => {
