@@ -5,6 +5,9 @@ import { issueToken } from './auth/jwt.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { EmbeddedServerError } from './db/embedded.ts';
 import { openDatabase } from './db/open.ts';
+import { dnsChecker } from './domains/dns-check.ts';
+import { createDomain, domainId, listDomains, verifyDomain, type DomainContext, type DomainView } from './domains/domains.ts';
+import { DomainError } from './errors.ts';
 import { resumeNewsletters } from './events/guardrail.ts';
 import { UUID } from './events/types.ts';
 import { createLogger } from './log.ts';
@@ -217,6 +220,60 @@ key
     if (!UUID.test(opts.key)) throw new ConfigError('--key must be a key id (uuid)');
     await withDatabase(await config(), (db) => revokeApiKey(db, opts.key).catch(asConfigError));
     console.log(`key ${opts.key} revoked`);
+  });
+
+// Sending domains (docs/domains.md): the same functions as /v1/domains.
+const domain = program.command('domain').description('manage sending domains (DKIM, return path, DNS verification)');
+const domainContext = (cfg: Config): DomainContext => ({ settings: cfg.domains, secretsKey: cfg.secretsKey });
+const asUsageError = (err: Error) => Promise.reject(err instanceof DomainError ? new ConfigError(err.message) : err);
+const printDomain = (d: DomainView, json?: boolean) => {
+  if (json) return console.log(JSON.stringify(d));
+  console.log(`${d.name}  ${d.status}  (id ${d.id}, selector ${d.dkim_selector})${d.status_reason ? `\n  ${d.status_reason}` : ''}`);
+  for (const r of d.dns_records) console.log(`  ${r.status.padEnd(17)} ${r.type.padEnd(5)} ${r.name}  ${r.priority !== undefined ? `${r.priority} ` : ''}${r.value}`);
+};
+domain
+  .command('add')
+  .description('add a sending domain and print the DNS records to publish')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .requiredOption('--name <domain>', 'domain name, e.g. news.example.com')
+  .option('--json', 'print one JSON line')
+  .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
+    if (!UUID.test(opts.tenant)) throw new ConfigError('--tenant must be a tenant id (uuid)');
+    const cfg = await config();
+    printDomain(await withDatabase(cfg, (db) => createDomain(db, domainContext(cfg), opts.tenant, opts.name).catch(asUsageError)), opts.json);
+  });
+domain
+  .command('verify')
+  .description('look the domain\'s records up in DNS now (DNS_SERVERS) and print the outcome')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .requiredOption('--domain <id or name>', 'the domain')
+  .option('--json', 'print one JSON line')
+  .action(async (opts: { tenant: string; domain: string; json?: boolean }) => {
+    if (!UUID.test(opts.tenant)) throw new ConfigError('--tenant must be a tenant id (uuid)');
+    const cfg = await config();
+    const checked = await withDatabase(cfg, async (db) => {
+      const id = await domainId(db, opts.tenant, opts.domain).catch(asUsageError);
+      return verifyDomain(db, domainContext(cfg), dnsChecker(cfg.domains.dnsServers), opts.tenant, id);
+    });
+    printDomain(checked, opts.json);
+    if (checked.status !== 'verified') process.exitCode = 2;
+  });
+domain
+  .command('list')
+  .description('list a tenant\'s sending domains, newest first')
+  .requiredOption('--tenant <id>', 'tenant id')
+  .option('--json', 'one JSON object per line')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    if (!UUID.test(opts.tenant)) throw new ConfigError('--tenant must be a tenant id (uuid)');
+    const cfg = await config();
+    await withDatabase(cfg, async (db) => {
+      let cursor: string | undefined;
+      do {
+        const page = await listDomains(db, domainContext(cfg), opts.tenant, { limit: 200, cursor });
+        for (const d of page.data) printDomain(d, opts.json);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    });
   });
 
 program

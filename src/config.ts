@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { deriveSecretsKey } from './secrets.ts';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
 
 /**
@@ -59,6 +60,23 @@ export interface Config {
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
   rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
   commit?: string;
+  /** AES-256 key for secrets at rest (SECRETS_KEY, else derived from JWT_SECRET or TRACKING_SECRET; embedded mode generates one). */
+  secretsKey?: Buffer;
+  /** Sending domains (src/domains): DNS checks, the records we ask for, the send-time rule. */
+  domains: DomainSettings;
+}
+
+export interface DomainSettings {
+  /** Resolvers for verification, "host" or "host:port"; empty: the system's. */
+  dnsServers: string[];
+  /** Refuse sends from unverified domains when mail leaves through smtp or ses. */
+  requireVerified: boolean;
+  returnPathSubdomain: string;
+  returnPathMx: string;
+  /** The SPF mechanisms asked for on the return-path host, e.g. ["include:amazonses.com"]. */
+  spfMechanisms: string[];
+  trackingSubdomain: string;
+  trackingCnameTarget?: string;
 }
 
 export class ConfigError extends Error {}
@@ -116,6 +134,58 @@ function trackingSettings(env: Env): TrackingSettings {
   };
 }
 
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function hostname(env: Env, name: string, fallback: string): string {
+  const value = (str(env, name) ?? fallback).replace(/\.$/, '').toLowerCase();
+  if (!HOSTNAME.test(value)) throw new ConfigError(`${name} must be a host name, got "${value}"`);
+  return value;
+}
+
+/**
+ * The records a domain is asked to publish. With SES the return path is SES's custom MAIL FROM
+ * (its feedback MX and SPF include); otherwise our own host, named by PUBLIC_BASE_URL.
+ */
+function domainSettings(env: Env, transport: string, sesRegion: string, publicHost: string): DomainSettings {
+  const ses = transport === 'ses';
+  const dnsServers = (str(env, 'DNS_SERVERS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const server of dnsServers) {
+    if (!/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\])(:\d{1,5})?$|^[0-9a-f:]+$/i.test(server)) {
+      throw new ConfigError(`DNS_SERVERS must list IP addresses (with an optional :port), got "${server}"`);
+    }
+  }
+  const include = str(env, 'SPF_INCLUDE') ?? (ses ? 'amazonses.com' : undefined);
+  const ip4 = (str(env, 'SPF_IP4') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const ip of ip4) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(ip)) throw new ConfigError(`SPF_IP4 must list IPv4 addresses or ranges, got "${ip}"`);
+  }
+  const spfMechanisms = [...(include ? [`include:${include}`] : []), ...ip4.map((ip) => `ip4:${ip}`)];
+  const target = str(env, 'TRACKING_CNAME_TARGET');
+  const fallbackMx = ses ? `feedback-smtp.${sesRegion}.amazonses.com` : publicHost;
+  return {
+    dnsServers,
+    requireVerified: !['false', '0', 'no', 'off'].includes((str(env, 'REQUIRE_VERIFIED_DOMAIN') ?? 'true').toLowerCase()),
+    returnPathSubdomain: hostname(env, 'RETURN_PATH_SUBDOMAIN', 'bounces'),
+    returnPathMx: hostname(env, 'RETURN_PATH_MX', fallbackMx),
+    // Without an include or addresses, "mx": the return-path host's MX (our host) may send.
+    spfMechanisms: spfMechanisms.length ? spfMechanisms : ['mx'],
+    trackingSubdomain: hostname(env, 'TRACKING_SUBDOMAIN', 'track'),
+    trackingCnameTarget: target === undefined ? undefined : hostname(env, 'TRACKING_CNAME_TARGET', target),
+  };
+}
+
+function secretsKey(env: Env): Buffer | undefined {
+  const raw = str(env, 'SECRETS_KEY');
+  if (raw === undefined) {
+    // Any server secret will do as HKDF input; changing it makes stored DKIM keys unreadable.
+    const base = str(env, 'JWT_SECRET') ?? str(env, 'TRACKING_SECRET');
+    return base ? deriveSecretsKey(base) : undefined;
+  }
+  const key = Buffer.from(raw, 'base64');
+  if (key.length !== 32) throw new ConfigError('SECRETS_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32)');
+  return key;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const transport = str(env, 'SEND_ENGINE_TRANSPORT') ?? 'capture';
   if (!['capture', 'ses'].includes(transport) && !/^smtps?:\/\//.test(transport)) {
@@ -128,6 +198,8 @@ export function loadConfig(env: Env = process.env): Config {
   if ((dkimKey || dkimDomain) && !(dkimKey && dkimDomain)) {
     throw new ConfigError('DKIM_DOMAIN and DKIM_PRIVATE_KEY must be set together');
   }
+  const tracking = trackingSettings(env);
+  const sesRegion = str(env, 'SES_REGION') ?? str(env, 'AWS_REGION') ?? 'us-east-1';
   const config: Config = {
     port: int(env, 'PORT', 3000),
     host: str(env, 'HOST') ?? '127.0.0.1',
@@ -144,7 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
       audience: str(env, 'JWT_AUDIENCE'),
     },
     transport,
-    ses: { region: str(env, 'SES_REGION') ?? str(env, 'AWS_REGION') ?? 'us-east-1', endpoint: str(env, 'SES_ENDPOINT') },
+    ses: { region: sesRegion, endpoint: str(env, 'SES_ENDPOINT') },
     dkim:
       dkimKey && dkimDomain
         ? { domainName: dkimDomain, keySelector: str(env, 'DKIM_SELECTOR') ?? 'default', privateKey: dkimKey.replace(/\\n/g, '\n') }
@@ -177,13 +249,15 @@ export function loadConfig(env: Env = process.env): Config {
         windowDays: int(env, 'GUARDRAIL_WINDOW_DAYS', 7, 1),
       },
     },
-    tracking: trackingSettings(env),
+    tracking,
     rateLimit: {
       livePerMinute: int(env, 'RATE_LIMIT_LIVE_PER_MINUTE', 600, 1),
       testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
     },
     commit: str(env, 'SEND_ENGINE_COMMIT'),
+    secretsKey: secretsKey(env),
+    domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
   };
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
     throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');

@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/open.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
+import { DomainSigner } from './domains/signing.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { JobRenderer } from './jobs/render.ts';
 import { startUndeliverableApplier } from './observability/undeliverable.ts';
 import { startOrchestration, type Orchestration } from './orchestration/boss.ts';
-import { loadLocalSecrets } from './secrets.ts';
+import { deriveSecretsKey, loadLocalSecrets } from './secrets.ts';
 import { deriveTrackingSecret } from './tracking/links.ts';
 import { createTransport } from './transports/index.ts';
 import type { Transport } from './transports/transport.ts';
@@ -18,11 +19,15 @@ export async function withEmbeddedDefaults(config: Config): Promise<Config> {
   if (config.databaseUrl && !config.tracking.secret) {
     throw new ConfigError('With DATABASE_URL and no JWT_SECRET, configure TRACKING_SECRET (at least 32 characters) to sign tracking and unsubscribe links');
   }
-  if (config.databaseUrl || (!needsJwt && config.tracking.secret)) return config;
-  const { jwtSecret } = await loadLocalSecrets(config.dataDir);
+  if (config.databaseUrl && !config.secretsKey) {
+    throw new ConfigError('With DATABASE_URL, configure SECRETS_KEY (32 bytes, base64) to encrypt DKIM keys at rest');
+  }
+  if (config.databaseUrl || (!needsJwt && config.tracking.secret && config.secretsKey)) return config;
+  const { jwtSecret, secretsKey } = await loadLocalSecrets(config.dataDir);
   // The tracking key follows the generated secret, so links in sent mail survive restarts.
   const tracking = { ...config.tracking, secret: config.tracking.secret || deriveTrackingSecret(jwtSecret) };
-  return { ...config, jwt: needsJwt ? { ...config.jwt, secret: jwtSecret } : config.jwt, tracking };
+  const atRest = config.secretsKey ?? (secretsKey ? Buffer.from(secretsKey, 'base64') : deriveSecretsKey(jwtSecret));
+  return { ...config, jwt: needsJwt ? { ...config.jwt, secret: jwtSecret } : config.jwt, tracking, secretsKey: atRest };
 }
 
 export interface Engine {
@@ -70,10 +75,12 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     orchestration = await startOrchestration(database.url, database.db, logger, {
       worker: roles.worker,
       sendJobs: { chunkSize: config.jobs.fanoutChunkSize, defaultRatePerSecond: config.jobs.defaultRatePerSecond ?? null, checkEverySeconds: 2 },
+      domains: { settings: config.domains, secretsKey: config.secretsKey },
     });
     if (roles.worker) {
       transport = createTransport(config);
-      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking));
+      const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
+      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking), signer);
       await dispatcher.start();
       undeliverableApplier = startUndeliverableApplier(database.db, logger);
     }

@@ -11,12 +11,21 @@ export const SCOPES = {
   'suppressions.manage': 'Add and remove suppressions',
   'undeliverable.view': 'Read undeliverable recipients',
   'org.view': 'Read the account snapshot',
+  'domains.manage': 'Add, verify, rotate and remove sending domains; set the default sender (/v1/domains, PATCH /v1/account)',
+  'identities.view': 'Read sending identities (/v1/identities)',
+  'tracking.view': 'Read tracking domains (/v1/tracking-domains)',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
 
-/** What `tenant create` grants: sending and reading, not suppression management or recipient search. */
-export const DEFAULT_SCOPES: Scope[] = ['send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view'];
+/**
+ * What `tenant create` grants: sending, reading and its own sending domains; not suppression
+ * management or recipient search.
+ */
+export const DEFAULT_SCOPES: Scope[] = [
+  'send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view',
+  'domains.manage', 'identities.view', 'tracking.view',
+];
 
 export function parseScopes(input: string): Scope[] {
   const scopes = input.split(/[,\s]+/).filter(Boolean);

@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
 import { RenderFailure, type JobRenderer } from '../jobs/render.ts';
-import { composeMessage, type MessageToCompose } from '../sending/compose.ts';
+import { composeMessage, type MessageSigner, type MessageToCompose } from '../sending/compose.ts';
 import { DISPATCH_CHANNEL } from '../sending/submit.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
 import { claimMessages, releaseMessages, type ClaimedMessage } from './claim.ts';
@@ -51,6 +51,8 @@ export class Dispatcher {
     private readonly log: Logger,
     /** Renders list send jobs' messages; without it, only proxy sends are dispatched correctly. */
     private readonly renderer?: JobRenderer,
+    /** DKIM key and return path by the tenant's verified From domain (src/domains/signing.ts). */
+    private readonly signer?: MessageSigner,
   ) {
     this.lease = leaseTimings(options.leaseSeconds);
     if (renderer) renderer.log ??= log;
@@ -195,7 +197,8 @@ export class Dispatcher {
       return true;
     }
     try {
-      const composed = await composeMessage(await this.content(message, rendered));
+      const content = await this.content(message, rendered);
+      const composed = await composeMessage(content, await this.signer?.signingFor(message.tenantId, content.from));
       // Rendering may have taken a while: the send still must end before the lease does.
       const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
       const { providerMessageId } = await this.transport.send(composed, { signal });

@@ -10,6 +10,7 @@ import type { SnsFetcher } from '../events/sns.ts';
 import { errorHandler } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { accountRoutes } from './routes/account.ts';
+import { domainRoutes } from './routes/domains.ts';
 import { healthRoutes } from './routes/health.ts';
 import { observabilityRoutes } from './routes/observability.ts';
 import { reportRoutes } from './routes/reports.ts';
@@ -92,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
+  await app.register(domainRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
+import { assertVerifiedSender, defaultSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { compileTemplate, type TemplateSource } from './template.ts';
@@ -71,7 +72,7 @@ export async function createSendJob(
   db: Db,
   tenantId: string,
   req: CreateSendJobRequest,
-  defaults: { from?: string },
+  defaults: { from?: string; requireVerifiedDomain?: boolean },
 ): Promise<{ id: string; startAt: Date }> {
   const now = Date.now();
   const scheduledAt = when(req.scheduled_at) ?? new Date(now);
@@ -81,8 +82,9 @@ export async function createSendJob(
   if (windowEnd && windowEnd.getTime() <= now) throw invalid('window_end is in the past');
   if (windowEnd && scheduledAt >= windowEnd) throw invalid('scheduled_at is at or after window_end: the job could never send');
   if (req.pacing === 'spread' && !windowEnd) throw invalid('pacing "spread" needs window_end');
-  const from = req.from ?? defaults.from;
-  if (!from) throw invalid('from is required (or configure DEFAULT_FROM_ADDRESS)');
+  const from = req.from ?? (await defaultSender(db, tenantId)) ?? defaults.from;
+  if (!from) throw invalid('from is required (or set the tenant\'s default sender with PATCH /v1/account {"default_from"}, or configure DEFAULT_FROM_ADDRESS)');
+  if (defaults.requireVerifiedDomain) await assertVerifiedSender(db, tenantId, from);
   const source = templateSource(req);
   // Compiling renders once with sample values: a template that cannot render fails here, not per recipient.
   compileTemplate(source);

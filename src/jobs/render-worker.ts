@@ -10,6 +10,7 @@ import type { JobDefinition, ListMessage, RenderResult, RenderTask, RenderTaskRe
 
 interface PreparedJob {
   from: string;
+  tracking: TrackingSettings;
   template: CompiledTemplate | { error: string };
   rewriter: LinkRewriter | null;
 }
@@ -28,17 +29,20 @@ function prepare(job: JobDefinition): PreparedJob {
     template = { error: (err as Error).message };
   }
   if (jobs.size >= CACHE_SIZE) jobs.delete(jobs.keys().next().value!);
+  // Links on the sender's own verified tracking host (a CNAME to us) rather than PUBLIC_BASE_URL.
+  const jobTracking = job.trackingHost ? { ...tracking, baseUrl: `${new URL(tracking.baseUrl).protocol}//${job.trackingHost}` } : tracking;
   const prepared = {
     from: job.from,
+    tracking: jobTracking,
     template,
-    rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(tracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+    rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
   };
   jobs.set(job.id, prepared);
   return prepared;
 }
 
 function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
-  const unsubscribe = unsubscribeUrl(tracking, {
+  const unsubscribe = unsubscribeUrl(job.tracking, {
     tenantId: message.tenantId,
     listId: message.list.listId,
     subscriberId: message.list.subscriberId,

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Queryable } from '../db/pool.ts';
+import { trackingHostFor } from '../domains/domains.ts';
 import type { Logger } from '../log.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 import type { TrackingSettings } from '../tracking/links.ts';
@@ -21,6 +22,8 @@ export interface JobDefinition {
   template: TemplateSource;
   trackOpens: boolean;
   trackClicks: boolean;
+  /** The sender's verified tracking host (a CNAME to us): links use it rather than PUBLIC_BASE_URL. */
+  trackingHost: string | null;
 }
 
 /**
@@ -106,13 +109,16 @@ export class JobRenderer {
   async load(jobIds: Iterable<string>): Promise<void> {
     const missing = [...new Set(jobIds)].filter((id) => !this.jobs.has(id));
     if (!missing.length) return;
-    const { rows } = await this.db.query<{ id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean }>(
-      'SELECT id, from_address, template, track_opens, track_clicks FROM send_jobs WHERE id = ANY($1::uuid[])',
+    const { rows } = await this.db.query<{
+      id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean; tracking_host: string | null;
+    }>(
+      `SELECT id, from_address, template, track_opens, track_clicks, ${trackingHostFor('tenant_id', 'from_address')} AS tracking_host
+         FROM send_jobs WHERE id = ANY($1::uuid[])`,
       [missing],
     );
     for (const row of rows) {
       if (this.jobs.size >= CACHE_SIZE) this.jobs.delete(this.jobs.keys().next().value!);
-      this.jobs.set(row.id, { id: row.id, from: row.from_address, template: row.template, trackOpens: row.track_opens, trackClicks: row.track_clicks });
+      this.jobs.set(row.id, { id: row.id, from: row.from_address, template: row.template, trackOpens: row.track_opens, trackClicks: row.track_clicks, trackingHost: row.tracking_host });
     }
   }
 

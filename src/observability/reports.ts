@@ -18,17 +18,18 @@ const ratio = (n: number, d: number) => (d > 0 ? n / d : 0);
  * Sums of roll-up columns per bucket (`date_trunc`: weeks start on Monday, months on the 1st),
  * oldest first. A bucket whose columns all sum to 0 is empty and omitted, as the reference says.
  */
-async function bucketedCounters<K extends string>(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy, columns: Record<K, string>) {
+async function bucketedCounters<K extends string>(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy, columns: Record<K, string>, identity?: string) {
   const sums = Object.entries<string>(columns).map(([name, expr]) => `sum(${expr})::bigint AS ${name}`);
   const any = Object.values<string>(columns).join(' + ');
+  // One identity's totals are its template = '' rows of the identity roll-up (migration 012), same columns.
+  const source = identity === undefined ? 'tenant_event_counters WHERE tenant_id = $1' : `identity_event_counters WHERE tenant_id = $1 AND identity = $5 AND template = ''`;
   const { rows } = await db.query<Record<K, number> & { period: Date }>(
     `SELECT date_trunc($4, day::timestamp) AT TIME ZONE 'UTC' AS period, ${sums.join(', ')}
-       FROM tenant_event_counters
-      WHERE tenant_id = $1 AND ${WINDOW_DAYS}
+       FROM ${source} AND ${WINDOW_DAYS}
       GROUP BY 1
      HAVING sum(${any}) > 0
       ORDER BY 1`,
-    [tenantId, window.from, window.to, groupBy],
+    identity === undefined ? [tenantId, window.from, window.to, groupBy] : [tenantId, window.from, window.to, groupBy, identity],
   );
   return rows;
 }
@@ -37,10 +38,10 @@ async function bucketedCounters<K extends string>(db: Queryable, tenantId: strin
  * Deliverability buckets. `bounced` = hard + soft bounces, `suppressed` = provider-suppressed
  * events, delivery_rate = delivered / sent.
  */
-export async function deliverabilityReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy) {
+export async function deliverabilityReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy, identity?: string) {
   const rows = await bucketedCounters(db, tenantId, window, groupBy, {
     sent: 'sent', delivered: 'delivered', bounced: 'hard_bounced + soft_bounced', complained: 'complained', suppressed: 'provider_suppressed',
-  });
+  }, identity);
   return rows.map((r) => ({
     period: r.period.toISOString(),
     sent: r.sent,
@@ -59,10 +60,10 @@ export async function deliverabilityReport(db: Queryable, tenantId: string, wind
  * reference's documented caveat. open_rate = unique_opens / delivered, click_rate =
  * unique_clicks / delivered.
  */
-export async function engagementReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy) {
+export async function engagementReport(db: Queryable, tenantId: string, window: Window, groupBy: GroupBy, identity?: string) {
   const rows = await bucketedCounters(db, tenantId, window, groupBy, {
     sent: 'sent', delivered: 'delivered', opens: 'opened', unique_opens: 'unique_opened', clicks: 'clicked', unique_clicks: 'unique_clicked',
-  });
+  }, identity);
   return rows.map((r) => ({
     period: r.period.toISOString(),
     sent: r.sent,
@@ -76,13 +77,18 @@ export async function engagementReport(db: Queryable, tenantId: string, window: 
   }));
 }
 
+/** The identity roll-up's named-template rows in template_event_counters' shape ($5: the identity). */
+const TEMPLATES_OF_IDENTITY = `(SELECT tenant_id, day, template, sent, delivered, hard_bounced + soft_bounced AS bounced, complained,
+                                      opened, unique_opened, clicked, unique_clicked
+                                 FROM identity_event_counters WHERE identity = $5 AND template <> '') AS t`;
+
 /**
  * One row per template (list send job name) over the whole window, sorted by sent descending
  * then template ascending (code-point order, whatever the database collation). Messages without
  * a template are not in the roll-up. `template` filters by case-insensitive exact match.
  * Uniques are summed over the window's days (the same caveat as week/month buckets).
  */
-export async function templatePerformanceReport(db: Queryable, tenantId: string, window: Window, filters: { template?: string } = {}) {
+export async function templatePerformanceReport(db: Queryable, tenantId: string, window: Window, filters: { template?: string; identity?: string } = {}) {
   const { rows } = await db.query<{
     template: string; sent: number; delivered: number; opens: number; unique_opens: number; clicks: number; unique_clicks: number; bounced: number; complained: number;
   }>(
@@ -90,12 +96,12 @@ export async function templatePerformanceReport(db: Queryable, tenantId: string,
             sum(opened)::bigint AS opens, sum(unique_opened)::bigint AS unique_opens,
             sum(clicked)::bigint AS clicks, sum(unique_clicked)::bigint AS unique_clicks,
             sum(bounced)::bigint AS bounced, sum(complained)::bigint AS complained
-       FROM template_event_counters
+       FROM ${filters.identity === undefined ? 'template_event_counters' : TEMPLATES_OF_IDENTITY}
       WHERE tenant_id = $1 AND ${WINDOW_DAYS} AND ($4::text IS NULL OR lower(template) = lower($4))
       GROUP BY template
      HAVING sum(sent + delivered + bounced + complained + opened + clicked) > 0
       ORDER BY sent DESC, template COLLATE "C"`,
-    [tenantId, window.from, window.to, filters.template ?? null],
+    filters.identity === undefined ? [tenantId, window.from, window.to, filters.template ?? null] : [tenantId, window.from, window.to, filters.template ?? null, filters.identity],
   );
   return rows.map((r) => ({
     template: r.template,

@@ -2,6 +2,8 @@ import PgBoss from 'pg-boss';
 import { withSchemaLock } from '../db/migrate.ts';
 import type { Db } from '../db/pool.ts';
 import { retryTransient } from '../db/transient.ts';
+import { checkDueDomains, type DomainContext } from '../domains/domains.ts';
+import { dnsChecker } from '../domains/dns-check.ts';
 import { bossScheduler, createSendJobQueues, registerSendJobWorkers, type JobScheduler, type RunnerOptions } from '../jobs/runner.ts';
 import type { Logger } from '../log.ts';
 import { purgeExpiredIdempotencyKeys } from '../sending/idempotency.ts';
@@ -20,7 +22,7 @@ export async function startOrchestration(
   databaseUrl: string,
   db: Db,
   log: Logger,
-  options: { worker: boolean; sendJobs: RunnerOptions },
+  options: { worker: boolean; sendJobs: RunnerOptions; domains?: DomainContext },
 ): Promise<Orchestration> {
   const purge = 'maintenance.idempotency-purge';
   // pg-boss's schema and queue setup is DDL: processes starting at once deadlock on it, so it runs
@@ -47,6 +49,10 @@ export async function startOrchestration(
             await boss.createQueue(purge);
             // pg-boss keeps one schedule per name however many workers declare it, and runs it once per tick.
             await boss.schedule(purge, '17 * * * *');
+            if (options.domains) {
+              await boss.createQueue(DOMAIN_CHECK_QUEUE);
+              await boss.schedule(DOMAIN_CHECK_QUEUE, '* * * * *');
+            }
           }
           return boss;
         } catch (err) {
@@ -63,9 +69,21 @@ export async function startOrchestration(
       const deleted = await purgeExpiredIdempotencyKeys(db);
       log.info({ deleted }, 'expired idempotency keys purged');
     });
+    if (options.domains) await scheduleDomainChecks(boss, db, log, options.domains);
   }
   return {
     scheduler: bossScheduler(boss),
     stop: () => boss.stop({ graceful: true, wait: true, timeout: 10_000 }),
   };
+}
+
+const DOMAIN_CHECK_QUEUE = 'domains.verify';
+
+/** Sending domains' DNS re-checks: every minute, whatever is due (pending with backoff for 72 h, verified daily). */
+async function scheduleDomainChecks(boss: PgBoss, db: Db, log: Logger, domains: DomainContext) {
+  const checker = dnsChecker(domains.settings.dnsServers);
+  await boss.work(DOMAIN_CHECK_QUEUE, async () => {
+    const checked = await checkDueDomains(db, domains, checker);
+    if (checked) log.info({ checked }, 'sending domains re-checked');
+  });
 }

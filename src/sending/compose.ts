@@ -1,3 +1,4 @@
+import DKIM from 'nodemailer/lib/dkim/index.js';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { ListUnsubscribe } from './submit.ts';
 
@@ -20,6 +21,18 @@ export interface ComposedMessage {
   from: string;
   to: string;
   raw: Buffer;
+  /** The envelope sender (SMTP MAIL FROM) when it is not `from`: the domain's return path. */
+  envelopeFrom?: string;
+}
+
+/** How a message from a tenant's verified domain is signed and bounced (src/domains/signing.ts). */
+export interface Signing {
+  dkim: { domainName: string; keySelector: string; privateKey: string };
+  envelopeFrom: string;
+}
+
+export interface MessageSigner {
+  signingFor(tenantId: string, from: string): Promise<Signing | null>;
 }
 
 /** RFC 8058 headers: exactly one List-Unsubscribe (https first, then mailto) and the one-click POST marker. */
@@ -41,8 +54,23 @@ function headerKeyCase(exact: Map<string, string>) {
     key.toLowerCase().replace(/^(mime|dkim)\b|^[a-z]|-(id|spf|fbl|md5)$|-[a-z]/g, (c) => c.toUpperCase());
 }
 
-/** Builds the raw RFC 5322 message with nodemailer's MailComposer. */
-export async function composeMessage(m: MessageToCompose): Promise<ComposedMessage> {
+// nodemailer's default list (RFC 6376 5.4.1) plus List-Unsubscribe-Post, which RFC 8058 requires signed.
+const SIGNED_HEADERS =
+  'From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:Content-Transfer-Encoding:' +
+  'In-Reply-To:References:List-Id:List-Help:List-Unsubscribe:List-Unsubscribe-Post:List-Subscribe:List-Post:List-Owner:List-Archive';
+
+async function dkimSign(raw: Buffer, dkim: Signing['dkim']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const signed = new DKIM({ ...dkim, headerFieldNames: SIGNED_HEADERS }).sign(raw);
+  for await (const chunk of signed) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Builds the raw RFC 5322 message with nodemailer's MailComposer; with `signing`, DKIM-signs it
+ * with the From domain's key (aligned for DMARC) and sets the return-path envelope sender.
+ */
+export async function composeMessage(m: MessageToCompose, signing?: Signing | null): Promise<ComposedMessage> {
   const domain = m.from.slice(m.from.lastIndexOf('@') + 1);
   // Stable per message: a resend after a crash carries the same Message-ID, so receivers can dedupe it.
   const messageId = `<${m.id}@${domain}>`;
@@ -66,5 +94,6 @@ export async function composeMessage(m: MessageToCompose): Promise<ComposedMessa
   const raw = await new Promise<Buffer>((resolve, reject) =>
     mail.compile().build((err, message) => (err ? reject(err) : resolve(message))),
   );
-  return { id: m.id, messageId, from: m.from, to: m.recipient, raw };
+  if (!signing) return { id: m.id, messageId, from: m.from, to: m.recipient, raw };
+  return { id: m.id, messageId, from: m.from, to: m.recipient, raw: await dkimSign(raw, signing.dkim), envelopeFrom: signing.envelopeFrom };
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/pool.ts';
+import { assertVerifiedSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { validateCustomHeaders } from './headers.ts';
@@ -65,9 +66,10 @@ export async function submitProxySend(
   db: Db,
   tenantId: string,
   req: ProxySendRequest,
-  options: { idempotencyTtlHours: number },
+  options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean },
 ): Promise<SubmitResult> {
   checkRequest(req);
+  if (options.requireVerifiedDomain) await assertVerifiedSender(db, tenantId, req.from);
   const hash = requestHash(req);
   const jobId = newId();
   const recipients = uniqueRecipients(req.to);

@@ -91,7 +91,7 @@ export function smtpTransport(options: SmtpOptions): Transport {
       let onAbort: (() => void) | undefined;
       try {
         if (signal?.aborted) throw new TransportError('send deadline passed before the send started', false);
-        const sent = transporter.sendMail({ envelope: { from: message.from, to: [message.to] }, raw: message.raw, sendEngineId: message.id } as nodemailer.SendMailOptions);
+        const sent = transporter.sendMail({ envelope: { from: message.envelopeFrom ?? message.from, to: [message.to] }, raw: message.raw, sendEngineId: message.id } as nodemailer.SendMailOptions);
         // After an abort, the pool's own failure of this send arrives late and means nothing more.
         sent.catch(() => {});
         const aborted = new Promise<never>((_, reject) => {

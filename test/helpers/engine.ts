@@ -1,4 +1,5 @@
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { DomainSigner } from '../../src/domains/signing.ts';
 import type { Db } from '../../src/db/pool.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { JobRenderer } from '../../src/jobs/render.ts';
@@ -27,7 +28,8 @@ export async function startTestEngine(db: Db, databaseUrl: string, options: { sm
   let dispatcher: Dispatcher | undefined;
   const transport = options.smtpUrl ? smtpTransport({ url: options.smtpUrl, maxConnections: 4 }) : undefined;
   if (transport) {
-    dispatcher = new Dispatcher(db, databaseUrl, transport, config.dispatch, logger, new JobRenderer(db, config.tracking));
+    const signer = config.secretsKey ? new DomainSigner(db, config.secretsKey) : undefined;
+    dispatcher = new Dispatcher(db, databaseUrl, transport, config.dispatch, logger, new JobRenderer(db, config.tracking), signer);
     await dispatcher.start();
   }
   const app = await buildApp({ config, db, logger, scheduler: orchestration.scheduler });

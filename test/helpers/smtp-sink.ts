@@ -2,6 +2,8 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
 
 export interface SinkMessage {
+  /** SMTP MAIL FROM (the return path). */
+  envelopeFrom: string;
   envelopeTo: string[];
   raw: Buffer;
   parsed: ParsedMail;
@@ -57,7 +59,7 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
         const parsed = await simpleParser(raw);
         const messageId = String(parsed.headers.get('x-send-engine-message-id') ?? '');
         const accept = () => {
-          messages.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), raw, parsed, messageId, receivedAt: Date.now() });
+          messages.push({ envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', envelopeTo: session.envelope.rcptTo.map((r) => r.address), raw, parsed, messageId, receivedAt: Date.now() });
           waiters.splice(0).forEach((w) => w());
           callback(null, `Ok: queued as sink-${messages.length}`);
         };

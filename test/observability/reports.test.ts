@@ -232,14 +232,14 @@ describe('engagement and template-performance reports (hand-computed fixture thr
     }
   });
 
-  it('needs reports.view, refuses the unsupported channel/identity filters and a bad group_by with 422', async () => {
+  it('needs reports.view, refuses the unsupported channel filter, a malformed identity and a bad group_by with 422', async () => {
     const noScope = await tenantWithToken(database.db, ['messages.view']);
     for (const path of ['/v1/reports/deliverability', '/v1/reports/engagement', '/v1/reports/template-performance']) {
       const denied = await get(path, noScope.token);
       expect(denied.status, path).toBe(403);
       expect(denied.json.detail).toContain('reports.view');
       expect((await call(api.baseUrl, 'GET', path)).status, path).toBe(401);
-      for (const filter of ['channel=transactional', 'identity=acme.test']) {
+      for (const filter of ['channel=transactional', 'identity=not%20a%20domain']) {
         const res = await get(`${path}?${filter}`);
         expect(res.status, `${path}?${filter}`).toBe(422);
         expect(res.json.error).toBe('validation_failed');

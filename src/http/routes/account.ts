@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import { defaultSender, setDefaultSender } from '../../domains/domains.ts';
 import { accountSnapshot } from '../../observability/account.ts';
 import type { AppDeps } from '../app.ts';
 import { notFound } from '../errors.ts';
 import { failures } from '../schemas.ts';
+import { UpdateAccountRequest } from '../schemas/domains.ts';
 
 const nullableString = { type: ['string', 'null'] } as const;
 const nullableNumber = { type: ['number', 'null'] } as const;
@@ -27,6 +29,7 @@ const Account = {
       type: 'object',
       properties: { tier: { type: 'string' }, retention_days: { type: ['integer', 'null'] }, api_rate_limit_per_minute: { type: 'integer' } },
     },
+    default_from: { type: ['string', 'null'], description: 'Sender of list send jobs without `from` (PATCH /v1/account)' },
     guardrail: {
       type: 'object',
       properties: {
@@ -62,7 +65,27 @@ export async function accountRoutes(app: FastifyInstance, deps: AppDeps) {
       if (!account) throw notFound('tenant not found');
       // As the reference advertises; the figures come from roll-ups, so polling is cheap either way.
       reply.header('Cache-Control', 'private, max-age=60');
-      return account;
+      return { ...account, default_from: await defaultSender(deps.db, request.principal.tenantId) };
+    },
+  );
+
+  app.patch<{ Body: { default_from: string | null } }>(
+    '/v1/account',
+    {
+      config: { scope: 'domains.manage' },
+      schema: {
+        summary: 'Set the default sender: an address on one of the tenant\'s verified domains (docs/domains.md)',
+        security: [{ bearerAuth: [] }],
+        body: UpdateAccountRequest,
+        response: {
+          200: { type: 'object', required: ['default_from'], properties: { default_from: { type: ['string', 'null'] } } },
+          ...failures(401, 403, 422),
+        },
+      },
+    },
+    async (request) => {
+      await setDefaultSender(deps.db, request.principal.tenantId, request.body.default_from);
+      return { default_from: request.body.default_from };
     },
   );
 }

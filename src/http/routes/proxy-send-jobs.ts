@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { verifiedDomainRequired } from '../../domains/domains.ts';
 import { submitProxySend, type ProxySendRequest } from '../../sending/submit.ts';
 import type { AppDeps } from '../app.ts';
 import { assertActsFor } from '../plugins/auth.ts';
@@ -20,6 +21,7 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps) {
       assertActsFor(request, request.body.tenant_id);
       const result = await submitProxySend(deps.db, request.principal.tenantId, request.body, {
         idempotencyTtlHours: deps.config.idempotencyTtlHours,
+        requireVerifiedDomain: verifiedDomainRequired(deps.config),
       });
       request.log.info({ job_id: result.jobId, recipients: request.body.to.length, replayed: result.replayed }, 'proxy send accepted');
       return { job_id: result.jobId, status: 'queued' as const };

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { verifiedDomainRequired } from '../../domains/domains.ts';
 import { cancelSendJob, createSendJob, getSendJob, type CreateSendJobRequest } from '../../jobs/jobs.ts';
 import type { AppDeps } from '../app.ts';
 import { assertActsFor } from '../plugins/auth.ts';
@@ -22,7 +23,10 @@ export async function sendJobRoutes(app: FastifyInstance, deps: AppDeps) {
     async (request) => {
       assertActsFor(request, request.body.tenant_id);
       if (!deps.scheduler) throw new Error('send jobs need the job scheduler');
-      const job = await createSendJob(deps.db, request.principal.tenantId, request.body, { from: deps.config.jobs.defaultFrom });
+      const job = await createSendJob(deps.db, request.principal.tenantId, request.body, {
+        from: deps.config.jobs.defaultFrom,
+        requireVerifiedDomain: verifiedDomainRequired(deps.config),
+      });
       await deps.scheduler.scheduleRun(job.id, job.startAt);
       request.log.info({ send_job_id: job.id, start_at: job.startAt }, 'send job created');
       return { send_job_id: job.id, status: 'pending' as const };
