@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
 
@@ -54,6 +55,11 @@ export interface Config {
   tracking: TrackingSettings;
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
   rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
+  /**
+   * Fastify's trustProxy (TRUST_PROXY): false, true (any peer), or the proxies' addresses and
+   * CIDRs. Decides whether X-Forwarded-For chooses request.ip, which the auth-failure limit counts by.
+   */
+  trustProxy: boolean | string[];
   commit?: string;
 }
 
@@ -110,6 +116,25 @@ function trackingSettings(env: Env): TrackingSettings {
     // derives it in embedded mode and refuses DATABASE_URL without one.
     secret: secret ?? (jwtSecret ? deriveTrackingSecret(jwtSecret) : ''),
   };
+}
+
+/** proxy-addr's names for address ranges, accepted beside addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function trustProxy(env: Env): boolean | string[] {
+  const raw = str(env, 'TRUST_PROXY')?.trim();
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const validBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!PROXY_RANGE_NAMES.has(entry) && (!family || !validBits || extra !== undefined)) {
+      throw new ConfigError(`TRUST_PROXY must be "false", "true" or a comma-separated list of proxy addresses or CIDRs, got "${entry}"`);
+    }
+  }
+  return entries.length ? entries : false;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -177,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
       testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
     },
+    trustProxy: trustProxy(env),
     commit: str(env, 'SEND_ENGINE_COMMIT'),
   };
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
