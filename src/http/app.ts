@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -9,7 +11,7 @@ import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { SnsFetcher } from '../events/sns.ts';
 import { findUnstorableText, printable } from '../text.ts';
-import { errorHandler, HttpError } from './errors.ts';
+import { errorHandler, HttpError, PROBLEM_TYPE_BASE } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { accountRoutes } from './routes/account.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -74,6 +76,30 @@ function frameworkError(err: FastifyError, request: FastifyRequest, reply: Fasti
   return errorHandler(new HttpError(err.statusCode && err.statusCode < 500 ? err.statusCode : 400, code, err.message), request, reply);
 }
 
+/**
+ * Errors Node's HTTP parser raises before there is a request (a request line or headers over
+ * 16 KB, a malformed request): the same error body, with a request id minted here.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request line and headers exceed 16 KB']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request was not received in time']
+    : [400, 'bad_request', 'the request is not valid HTTP'];
+  const requestId = newId();
+  const body = JSON.stringify({
+    error: code, message, request_id: requestId,
+    type: `${PROBLEM_TYPE_BASE}invalid_request`, title: STATUS_CODES[status], status, detail: message,
+  });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -87,6 +113,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // the auth-failure limit counts by.
     trustProxy: deps.config.trustProxy,
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   });
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
   // A JSON body of zero bytes is no body (a bodiless POST from a client that always sets the type).
