@@ -124,6 +124,11 @@ describe('cursors and URLs', () => {
     await expectRefused(res, 414, 'uri_too_long');
   });
 
+  it('a request line over 16 KB -> 431 headers_too_large with our body (Node refuses it before Fastify sees a request)', async () => {
+    const res = await call(baseUrl, 'GET', `/v1/messages?recipient=${'a'.repeat(20_000)}`, { token });
+    await expectRefused(res, 431, 'headers_too_large');
+  });
+
   it('a date-time that is a leap second (valid RFC 3339, not a JavaScript date) -> 422, not 500', async () => {
     const res = await call(baseUrl, 'POST', '/api/send-jobs', { token, body: jobBody({ scheduled_at: '2030-06-30T23:59:60Z' }) });
     await expectRefused(res, 422, 'validation_error');
