@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { deriveSecretsKey } from './secrets.ts';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
@@ -59,6 +60,11 @@ export interface Config {
   tracking: TrackingSettings;
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
   rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
+  /**
+   * Fastify's trustProxy (TRUST_PROXY): false, true (any peer), or the proxies' addresses and
+   * CIDRs. Decides whether X-Forwarded-For chooses request.ip, which the auth-failure limit counts by.
+   */
+  trustProxy: boolean | string[];
   commit?: string;
   /** AES-256 key for secrets at rest (SECRETS_KEY, else derived from JWT_SECRET or TRACKING_SECRET; embedded mode generates one). */
   secretsKey?: Buffer;
@@ -186,6 +192,25 @@ function secretsKey(env: Env): Buffer | undefined {
   return key;
 }
 
+/** proxy-addr's names for address ranges, accepted beside addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function trustProxy(env: Env): boolean | string[] {
+  const raw = str(env, 'TRUST_PROXY')?.trim();
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const validBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!PROXY_RANGE_NAMES.has(entry) && (!family || !validBits || extra !== undefined)) {
+      throw new ConfigError(`TRUST_PROXY must be "false", "true" or a comma-separated list of proxy addresses or CIDRs, got "${entry}"`);
+    }
+  }
+  return entries.length ? entries : false;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const transport = str(env, 'SEND_ENGINE_TRANSPORT') ?? 'capture';
   if (!['capture', 'ses'].includes(transport) && !/^smtps?:\/\//.test(transport)) {
@@ -255,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
       testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
     },
+    trustProxy: trustProxy(env),
     commit: str(env, 'SEND_ENGINE_COMMIT'),
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),

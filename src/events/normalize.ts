@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { invalid } from '../errors.ts';
+import { findUnstorableText, printable } from '../text.ts';
 import { UUID, type EventType, type NormalizedEvent, type SuppressKind } from './types.ts';
 
 /** The contract's SesEvent, as validated against its schema. */
@@ -17,24 +18,13 @@ const MAX_ADDRESS = 320;
 const MAX_TEXT = 2000;
 const MAX_RECIPIENTS = 100;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /**
  * Rejects what PostgreSQL would refuse later (NUL, lone surrogates), so a bad body is a 422 before
- * any write instead of an error halfway. Iterative: a deeply nested body cannot blow the stack.
+ * any write instead of an error halfway.
  */
 export function assertStorable(value: unknown): void {
-  const stack: unknown[] = [value];
-  while (stack.length) {
-    const v = stack.pop();
-    if (typeof v === 'string') {
-      if (v.includes('\u0000') || LONE_SURROGATE.test(v)) throw invalid('strings must not contain NUL or unpaired surrogates');
-    } else if (v && typeof v === 'object') {
-      for (const [k, child] of Object.entries(v)) {
-        stack.push(k, child);
-      }
-    }
-  }
+  const at = findUnstorableText(value);
+  if (at !== undefined) throw invalid(`${printable(at)}: strings must not contain NUL or unpaired surrogates`, 'invalid_text');
 }
 
 /** ISO time within sane bounds; anything else is the sender's mistake. */

@@ -1,13 +1,17 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import type { SnsFetcher } from '../events/sns.ts';
-import { errorHandler } from './errors.ts';
+import { findUnstorableText, printable } from '../text.ts';
+import { errorHandler, HttpError, PROBLEM_TYPE_BASE } from './errors.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { accountRoutes } from './routes/account.ts';
 import { domainRoutes } from './routes/domains.ts';
@@ -31,16 +35,70 @@ export interface AppDeps {
   snsFetcher?: SnsFetcher;
   /** Schedules list send jobs (pg-boss); absent in apps that do not serve /api/send-jobs. */
   scheduler?: JobScheduler;
+  /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * RFC 3339 as ajv-formats checks it, and also a time JavaScript and PostgreSQL can represent:
+ * ajv-formats accepts a leap second (`23:59:60Z`) that `new Date()` turns into NaN.
+ */
+const rfc3339 = fullFormats['date-time'] as { validate: (s: string) => boolean; compare: (a: string, b: string) => number | undefined };
+const dateTime = { ...rfc3339, validate: (s: string) => rfc3339.validate(s) && Number.isFinite(Date.parse(s)) };
 
 function makeAjv(coerceTypes: boolean) {
   // Bodies are validated as sent (no coercion, nothing silently removed); query strings are coerced.
   const ajv = new Ajv({ coerceTypes, removeAdditional: false, useDefaults: true, allErrors: false, strict: false });
   addFormats.default(ajv);
+  ajv.addFormat('date-time', { type: 'string', ...dateTime });
   ajv.addSchema(ErrorResponse);
   return ajv;
+}
+
+/**
+ * Every string a request carries (path, query, body, and the keys of its objects) must be text
+ * PostgreSQL can store: one check here, for every route, instead of a 500 from the first INSERT.
+ */
+async function refuseUnstorableText(request: FastifyRequest) {
+  for (const [part, value] of [['path', request.params], ['query', request.query], ['body', request.body]] as const) {
+    const at = findUnstorableText(value, part);
+    if (at !== undefined) {
+      throw new HttpError(422, 'invalid_text', `${printable(at)} must not contain NUL (\\u0000) or an unpaired UTF-16 surrogate`);
+    }
+  }
+}
+
+/** Errors raised before a route is found (`/v1/messages/%ff`, a path parameter over the router's limit). */
+function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('X-Request-Id', request.id);
+  const code = err.code === 'FST_ERR_BAD_URL' ? 'invalid_url' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'uri_too_long' : 'bad_request';
+  return errorHandler(new HttpError(err.statusCode && err.statusCode < 500 ? err.statusCode : 400, code, err.message), request, reply);
+}
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (a request line or headers over
+ * 16 KB, a malformed request): the same error body, with a request id minted here.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request line and headers exceed 16 KB']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request was not received in time']
+    : [400, 'bad_request', 'the request is not valid HTTP'];
+  const requestId = newId();
+  const body = JSON.stringify({
+    error: code, message, request_id: requestId,
+    type: `${PROBLEM_TYPE_BASE}invalid_request`, title: STATUS_CODES[status], status, detail: message,
+  });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -52,8 +110,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
     },
     bodyLimit: 10 * 1024 * 1024,
-    trustProxy: true,
+    // Off unless configured: an X-Forwarded-For from anyone else would choose the client address
+    // the auth-failure limit counts by.
+    trustProxy: deps.config.trustProxy,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   });
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  // A JSON body of zero bytes is no body (a bodiless POST from a client that always sets the type).
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+  );
   const bodyAjv = makeAjv(false);
   const queryAjv = makeAjv(true);
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
@@ -65,6 +134,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
+  app.addHook('preHandler', refuseUnstorableText);
 
   await app.register(swagger, {
     openapi: {

@@ -3,6 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { assertVerifiedSender, defaultSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { validateHeaderValue } from '../sending/headers.ts';
 import { compileTemplate, type TemplateSource } from './template.ts';
 
 /** POST /api/send-jobs as the contract defines it, plus `from`, `pacing` and `rate_per_second`. */
@@ -22,6 +23,12 @@ export interface CreateSendJobRequest {
   pacing?: 'fast' | 'spread';
   rate_per_second?: number;
 }
+
+/**
+ * Bounds of a job's `rate_per_second`: below one message per 100 s the fan-out's send times leave
+ * PostgreSQL's interval range for large lists; above 100,000/s no transport keeps up.
+ */
+export const RATE_PER_SECOND = { min: 0.01, max: 100_000 } as const;
 
 export type SendJobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -86,6 +93,8 @@ export async function createSendJob(
   if (!from) throw invalid('from is required (or set the tenant\'s default sender with PATCH /v1/account {"default_from"}, or configure DEFAULT_FROM_ADDRESS)');
   if (defaults.requireVerifiedDomain) await assertVerifiedSender(db, tenantId, from);
   const source = templateSource(req);
+  validateHeaderValue('Subject', req.subject);
+  if (source.subject !== req.subject) validateHeaderValue('Subject', source.subject);
   // Compiling renders once with sample values: a template that cannot render fails here, not per recipient.
   compileTemplate(source);
 
@@ -174,5 +183,27 @@ export async function cancelSendJob(db: Db, tenantId: string, id: string): Promi
       [id],
     );
     return { cancelledMessages: cancelled.rowCount ?? 0 };
+  });
+}
+
+/**
+ * Ends a job whose orchestration failed for good (see runner.ts): the reason is kept on the job,
+ * and what it had queued is failed with it, so a failed job sends nothing more. Same lock order
+ * as cancelSendJob. False when the job had already finished.
+ */
+export async function failSendJob(db: Db, id: string, reason: string): Promise<boolean> {
+  return withTransaction(db, async (tx) => {
+    const failed = await tx.query(
+      `UPDATE send_jobs SET status = 'failed', status_reason = $2, fanout_done = true, finished_at = now()
+        WHERE id = $1 AND status IN ('pending', 'running')`,
+      [id, reason],
+    );
+    if (!failed.rowCount) return false;
+    await tx.query(
+      `UPDATE messages SET status = 'failed', last_error = 'send job failed', updated_at = now()
+        WHERE send_job_id = $1 AND status = 'queued'`,
+      [id],
+    );
+    return true;
   });
 }

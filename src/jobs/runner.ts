@@ -2,6 +2,7 @@ import type PgBoss from 'pg-boss';
 import type { Db } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { fanOutChunk } from './fanout.ts';
+import { failSendJob } from './jobs.ts';
 
 /** pg-boss queues of a send job's life: one job-level message each, never one per recipient. */
 export const QUEUES = {
@@ -100,8 +101,27 @@ export async function registerSendJobWorkers(boss: PgBoss, db: Db, options: Runn
 
   const handlers: Record<string, (jobId: string) => Promise<unknown>> = { [QUEUES.run]: run, [QUEUES.expire]: expire, [QUEUES.check]: check };
   for (const [name, handler] of Object.entries(handlers)) {
-    await boss.work<Data>(name, { pollingIntervalSeconds: 0.5, batchSize: 1 }, async ([job]) => {
-      await handler(job.data.jobId);
+    await boss.work<Data>(name, { pollingIntervalSeconds: 0.5, batchSize: 1, includeMetadata: true }, async ([job]) => {
+      try {
+        await handler(job.data.jobId);
+      } catch (err) {
+        // A transient error is retried by pg-boss; one that retrying cannot cure, or the last
+        // retry, fails the send job with its reason: never a job left `running` for ever.
+        const permanent = isPermanent(err);
+        if (!permanent && job.retryCount < job.retryLimit) {
+          log.warn({ send_job_id: job.data.jobId, queue: name, attempt: job.retryCount + 1, err: (err as Error).message }, 'send job step failed; retrying');
+          throw err;
+        }
+        const reason = `${name} failed: ${(err as Error).message}`.slice(0, 500);
+        const failed = await failSendJob(db, job.data.jobId, reason);
+        log.error({ send_job_id: job.data.jobId, queue: name, permanent, failed, err: (err as Error).message }, 'send job failed');
+      }
     });
   }
+}
+
+/** PostgreSQL data exceptions (class 22: an interval out of range) and integrity violations (23) recur on every retry. */
+function isPermanent(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }

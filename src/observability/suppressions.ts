@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { decodeCursor, encodeCursor, TIMESTAMP_TEXT, type Window } from './cursor.ts';
+import { decodeCursor, encodeCursor, type Window } from './cursor.ts';
 import type { Page } from './messages.ts';
 import { excludeUndeliverable } from './undeliverable.ts';
 
@@ -60,11 +60,11 @@ export async function listSuppressions(
   // Stale or malformed cursors start over at page 1, as the reference says for this list.
   let after: { t: string; e: string } | undefined;
   try {
-    after = decodeCursor(options.cursor, ['t', 'e'] as const);
+    after = decodeCursor(options.cursor, { t: 'time', e: 'text' });
   } catch {
     after = undefined;
   }
-  if (after && TIMESTAMP_TEXT.test(after.t)) {
+  if (after) {
     params.push(after.t, after.e);
     where.push(`(created_at, email) < ($${params.length - 1}::timestamptz, $${params.length})`);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
-import { decodeCursor, encodeCursor, TIMESTAMP_TEXT } from './cursor.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
 import type { Page } from './messages.ts';
 
 /**
@@ -117,11 +117,11 @@ export async function listUndeliverable(
   // Stale or malformed cursors start over at page 1, as the reference says for this list.
   let after: { t: string; e: string } | undefined;
   try {
-    after = decodeCursor(options.cursor, ['t', 'e'] as const);
+    after = decodeCursor(options.cursor, { t: 'time', e: 'text' });
   } catch {
     after = undefined;
   }
-  if (after && TIMESTAMP_TEXT.test(after.t)) where.push(`(last_changed_at, email) > (${add(after.t)}::timestamptz, ${add(after.e)})`);
+  if (after) where.push(`(last_changed_at, email) > (${add(after.t)}::timestamptz, ${add(after.e)})`);
 
   const { rows } = await db.query<Row>(
     `SELECT email, status, reason, subtype, first_seen_at, last_seen_at, last_changed_at, last_changed_at::text AS position,

@@ -1,5 +1,6 @@
 import DKIM from 'nodemailer/lib/dkim/index.js';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { headerSafe } from './headers.ts';
 import type { ListUnsubscribe } from './submit.ts';
 
 /** What the dispatcher knows about one message when it is time to send it. */
@@ -75,14 +76,14 @@ export async function composeMessage(m: MessageToCompose, signing?: Signing | nu
   // Stable per message: a resend after a crash carries the same Message-ID, so receivers can dedupe it.
   const messageId = `<${m.id}@${domain}>`;
   const headers: Record<string, string> = {
-    ...m.headers,
+    ...Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, headerSafe(v)])),
     ...(m.listUnsubscribe ? listUnsubscribeHeaders(m.listUnsubscribe) : {}),
     [MESSAGE_ID_HEADER]: m.id,
   };
   const mail = new MailComposer({
     from: m.from,
     to: m.recipient,
-    subject: m.subject,
+    subject: headerSafe(m.subject),
     html: m.html || undefined,
     text: m.text || undefined,
     messageId,

@@ -2,7 +2,7 @@ import type { Db } from '../db/pool.ts';
 import { assertVerifiedSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { validateCustomHeaders } from './headers.ts';
+import { validateCustomHeaders, validateHeaderValue } from './headers.ts';
 import { requestHash } from './idempotency.ts';
 
 export interface ListUnsubscribe {
@@ -35,7 +35,7 @@ export interface SubmitResult {
 export const DISPATCH_CHANNEL = 'send_engine_dispatch';
 
 function checkRequest(req: ProxySendRequest) {
-  if (/[\r\n]/.test(req.subject)) throw invalid('subject must not contain CR or LF');
+  validateHeaderValue('Subject', req.subject);
   if (!req.html && !req.text) throw invalid('html and text must not both be empty');
   validateCustomHeaders(req.headers ?? {});
   if (req.message_type === 'newsletter' && !req.list_unsubscribe) {

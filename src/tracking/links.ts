@@ -59,14 +59,20 @@ export function signBody(secret: string, body: string): string {
   return `${body}.${mac(secret, body)}`;
 }
 
-/** True for absolute http(s) URLs, the only targets a click token may carry. */
-export function isHttpUrl(target: string): boolean {
-  if (!/^https?:\/\//i.test(target)) return false;
+/**
+ * An absolute http(s) URL as a browser would follow it: parsed and serialised by the WHATWG URL
+ * standard, so tabs and newlines inside are dropped, spaces and non-ASCII characters are
+ * percent-encoded (UTF-8) and an international host is in punycode. The result is plain ASCII,
+ * always a valid `Location`. Undefined for anything else.
+ */
+export function normalizeLink(target: string): string | undefined {
+  const trimmed = target.trim();
+  if (!/^https?:\/\//i.test(trimmed)) return undefined;
   try {
-    const u = new URL(target);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    const u = new URL(trimmed);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' ? u.href : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -95,8 +101,9 @@ export function openPixelUrl(s: TrackingSettings, messageId: string): string {
 }
 
 export function clickUrl(s: TrackingSettings, messageId: string, target: string): string {
-  if (!isHttpUrl(target)) throw new TypeError('click targets must be absolute http(s) URLs');
-  return `${s.baseUrl}/t/c/${signBody(s.secret, clickBodyPrefix(messageId) + clickBodySuffix(target))}`;
+  const url = normalizeLink(target);
+  if (url === undefined) throw new TypeError('click targets must be absolute http(s) URLs');
+  return `${s.baseUrl}/t/c/${signBody(s.secret, clickBodyPrefix(messageId) + clickBodySuffix(url))}`;
 }
 
 export function unsubscribeUrl(
@@ -135,8 +142,10 @@ export function verifyToken(secret: string, token: string): TokenPayload | undef
       return messageId ? { type: 'o', messageId } : undefined;
     }
     case 'c': {
+      // Normalised again: links signed before normalisation existed may carry raw non-ASCII.
       const messageId = expandUuid(p.m);
-      return messageId && typeof p.u === 'string' && isHttpUrl(p.u) ? { type: 'c', messageId, url: p.u } : undefined;
+      const url = typeof p.u === 'string' ? normalizeLink(p.u) : undefined;
+      return messageId && url ? { type: 'c', messageId, url } : undefined;
     }
     case 'u': {
       const tenantId = expandUuid(p.n);

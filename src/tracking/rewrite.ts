@@ -1,4 +1,4 @@
-import { clickBodyPrefix, clickBodySuffix, isHttpUrl, openPixelUrl, signBody, type TrackingSettings } from './links.ts';
+import { clickBodyPrefix, clickBodySuffix, normalizeLink, openPixelUrl, signBody, type TrackingSettings } from './links.ts';
 
 export interface LinkRewriter {
   apply(html: string, messageId: string): string;
@@ -36,10 +36,11 @@ export function createLinkRewriter(s: TrackingSettings, options: { click: boolea
   const targetBody = (raw: string): string | null => {
     let body = targets.get(raw);
     if (body !== undefined) return body;
-    const url = decodeAttr(raw.trim());
-    const skip =
-      !isHttpUrl(url) || url.includes('{{') || url.includes('{%') ||
-      (url.startsWith(ownPrefix) && /^\/(?:u|t)\//.test(url.slice(s.baseUrl.length)));
+    const given = decodeAttr(raw);
+    // Signed as a browser would follow it (normalizeLink): `https://acme.example/日本`, `café`,
+    // an href broken over two lines all reach the recipient's browser as its own parsing would.
+    const url = given.includes('{{') || given.includes('{%') ? undefined : normalizeLink(given);
+    const skip = url === undefined || (url.startsWith(ownPrefix) && /^\/(?:u|t)\//.test(url.slice(s.baseUrl.length)));
     body = skip ? null : clickBodySuffix(url);
     if (targets.size < 10_000) targets.set(raw, body);
     return body;

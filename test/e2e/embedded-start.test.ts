@@ -72,6 +72,7 @@ describe('quick start on the embedded PostgreSQL server', () => {
       const token = (await run(process.execPath, [CLI, 'token', 'issue', '--tenant', created.tenant_id, '--scopes', 'send', '--ttl', '10m'], { env })).stdout.trim();
       const again = await fetch(`${base}/v1/send-jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
       expect(again.status).toBe(422);
+      expect((await again.json()).error).toBe('validation_error');
     } finally {
       engine.kill('SIGTERM');
     }

@@ -42,13 +42,16 @@ describe('POST /webhooks/ses with the contract SesEvent (HMAC)', () => {
   });
 
   it('answers malformed bodies with 422 after authentication', async () => {
-    for (const raw of ['{not json', '[]', '"x"', JSON.stringify(event({ event_type: 'explode', message_id: 'x', email: 'a@b.c' })),
-      JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'not-an-email' })),
-      JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: 'yesterday' })),
-      JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: '1970-01-01T00:00:00Z' })),
-      JSON.stringify({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: '2025-01-01T00:00:00Z' })]) {
+    for (const [raw, error] of [['{not json', 'malformed_body'], ['[]', 'validation_error'], ['"x"', 'validation_error'],
+      [JSON.stringify(event({ event_type: 'explode', message_id: 'x', email: 'a@b.c' })), 'validation_error'],
+      [JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'not-an-email' })), 'validation_error'],
+      [JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: 'yesterday' })), 'validation_error'],
+      [JSON.stringify(event({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: '1970-01-01T00:00:00Z' })), 'validation_error'],
+      [JSON.stringify({ event_type: 'delivery', message_id: 'x', email: 'a@b.c', occurred_at: '2025-01-01T00:00:00Z' }), 'validation_error'],
+      [JSON.stringify(event({ event_type: 'delivery', message_id: 'x\u0000', email: 'a@b.c' })), 'invalid_text']]) {
       const res = await postSigned(api.baseUrl, raw);
       expect(res.status, raw).toBe(422);
+      expect(res.json.error, raw).toBe(error);
       expect(res.json.request_id).toBe(res.requestId);
     }
   });

@@ -64,6 +64,8 @@ describe('POST /webhooks/ses with Amazon SNS messages', () => {
       const res = await postSns(api.baseUrl, body, 'Notification');
       expect(res.status, name).toBe(status);
       expect(typeof res.json.request_id, name).toBe('string');
+      // The reason, not only the status: a 422 here is a malformed envelope, a 403 an unknown topic.
+      expect(res.json.error, name).toBe({ 401: 'unauthorized', 403: 'unknown_topic', 422: 'validation_error' }[status]);
     }
     // None of those fetched anything but SNS-hosted https .pem URLs, and none wrote anything.
     expect(fetcher.calls.every((u) => u.startsWith('https://sns.') && u.endsWith('.pem'))).toBe(true);
@@ -75,6 +77,7 @@ describe('POST /webhooks/ses with Amazon SNS messages', () => {
     const m = await one();
     const res = await postSns(api.baseUrl, notification(sesRecord('Send', m.providerId, m.recipient), signing.key), 'SubscriptionConfirmation');
     expect(res.status).toBe(422);
+    expect(res.json).toMatchObject({ error: 'validation_error', message: expect.stringContaining('x-amz-sns-message-type') });
   });
 
   it('confirms a subscription only after its signature verified, through the SNS host only', async () => {
@@ -89,7 +92,9 @@ describe('POST /webhooks/ses with Amazon SNS messages', () => {
     expect((await postSns(api.baseUrl, forged)).status).toBe(401);
     expect(confirms()).toBe(0);
     // Signed, but pointing elsewhere: never fetched.
-    expect((await postSns(api.baseUrl, confirmation({ SubscribeURL: 'https://attacker.example/?Action=ConfirmSubscription' }))).status).toBe(422);
+    const elsewhere = await postSns(api.baseUrl, confirmation({ SubscribeURL: 'https://attacker.example/?Action=ConfirmSubscription' }));
+    expect(elsewhere.status).toBe(422);
+    expect(elsewhere.json.error).toBe('invalid_subscribe_url');
     expect(confirms()).toBe(0);
     // Unknown topic: refused before anything is fetched.
     expect((await postSns(api.baseUrl, confirmation({ TopicArn: 'arn:aws:sns:eu-west-1:1:nope' }))).status).toBe(403);
@@ -166,7 +171,9 @@ describe('POST /webhooks/ses with Amazon SNS messages', () => {
     for (const message of ['not json', JSON.stringify({ eventType: 'Bounce' }), JSON.stringify({ eventType: 'Teleport', mail: { messageId: 'x' } }),
       JSON.stringify(sesRecord('Bounce', 'x', 'a@b.c', { bounce: { timestamp: 'never', bouncedRecipients: [] } }))]) {
       const env = signEnvelope({ Type: 'Notification', MessageId: newId(), TopicArn: TOPIC, Message: message, Timestamp: new Date().toISOString() }, signing.key);
-      expect((await postSns(api.baseUrl, env)).status, message).toBe(422);
+      const res = await postSns(api.baseUrl, env);
+      expect(res.status, message).toBe(422);
+      expect(res.json.error, message).toBe(message === 'not json' ? 'malformed_body' : 'validation_error');
     }
   });
 });

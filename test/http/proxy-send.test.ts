@@ -80,38 +80,54 @@ describe('POST /v1/send-jobs: accepted sends', () => {
 });
 
 describe('POST /v1/send-jobs: validation', () => {
-  const cases: Array<[string, Record<string, unknown>]> = [
-    ['missing from', { from: undefined }],
-    ['missing html', { html: undefined }],
-    ['missing text', { text: undefined }],
-    ['missing tags', { tags: undefined }],
-    ['missing idempotency_key', { idempotency_key: undefined }],
-    ['empty idempotency_key', { idempotency_key: '' }],
-    ['empty to', { to: [] }],
-    ['to as a string', { to: 'alice@example.com' }],
-    ['invalid recipient', { to: ['not-an-address'] }],
-    ['invalid from', { from: 'nobody' }],
-    ['empty subject', { subject: '' }],
-    ['subject with CRLF', { subject: 'Hi\r\nBcc: victim@example.com' }],
-    ['unknown message_type', { message_type: 'marketing' }],
-    ['tags not an object', { tags: 'spring' }],
-    ['tags missing segment', { tags: { campaign_id: 'c', site_id: 's', list_id: 'l' } }],
-    ['header value with CRLF', { headers: { 'X-Note': 'a\r\nBcc: victim@example.com' } }],
-    ['header name with a space', { headers: { 'X Note': 'a' } }],
-    ['reserved header Subject', { headers: { Subject: 'other' } }],
-    ['reserved header bcc (any case)', { headers: { bcc: 'victim@example.com' } }],
-    ['reserved header List-Unsubscribe', { headers: { 'List-Unsubscribe': '<https://evil.test>' } }],
-    ['newsletter without list_unsubscribe', { message_type: 'newsletter' }],
-    ['list_unsubscribe over http', { message_type: 'newsletter', list_unsubscribe: { url: 'http://acme.test/u' } }],
-    ['list_unsubscribe mailto not an address', { list_unsubscribe: { url: 'https://acme.test/u', mailto: 'nope' } }],
-    ['both bodies empty', { html: '', text: '' }],
+  // The reason (`error`) is asserted too: a 422 for another cause would not prove the rule.
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['missing from', { from: undefined }, 'validation_error'],
+    ['missing html', { html: undefined }, 'validation_error'],
+    ['missing text', { text: undefined }, 'validation_error'],
+    ['missing tags', { tags: undefined }, 'validation_error'],
+    ['missing idempotency_key', { idempotency_key: undefined }, 'validation_error'],
+    ['empty idempotency_key', { idempotency_key: '' }, 'validation_error'],
+    ['empty to', { to: [] }, 'validation_error'],
+    ['to as a string', { to: 'alice@example.com' }, 'validation_error'],
+    ['invalid recipient', { to: ['not-an-address'] }, 'validation_error'],
+    ['invalid from', { from: 'nobody' }, 'validation_error'],
+    ['empty subject', { subject: '' }, 'validation_error'],
+    ['subject with CRLF', { subject: 'Hi\r\nBcc: victim@example.com' }, 'invalid_header_value'],
+    ['subject with ESC', { subject: 'Hi \x1b[31mred' }, 'invalid_header_value'],
+    ['unknown message_type', { message_type: 'marketing' }, 'validation_error'],
+    ['tags not an object', { tags: 'spring' }, 'validation_error'],
+    ['tags missing segment', { tags: { campaign_id: 'c', site_id: 's', list_id: 'l' } }, 'validation_error'],
+    ['header value with CRLF', { headers: { 'X-Note': 'a\r\nBcc: victim@example.com' } }, 'invalid_header_value'],
+    ['header value with a lone LF', { headers: { 'X-Note': 'a\nb' } }, 'invalid_header_value'],
+    ['header value with VT (\\x0b)', { headers: { 'X-Note': 'a\x0bb' } }, 'invalid_header_value'],
+    ['header value with ESC (\\x1b)', { headers: { 'X-Note': 'a\x1b[2Jb' } }, 'invalid_header_value'],
+    ['header value with DEL (\\x7f)', { headers: { 'X-Note': 'a\x7fb' } }, 'invalid_header_value'],
+    ['header value over 998 characters', { headers: { 'X-Note': 'a'.repeat(999) } }, 'invalid_header_value'],
+    ['header name with a space', { headers: { 'X Note': 'a' } }, 'invalid_header_name'],
+    ['reserved header Subject', { headers: { Subject: 'other' } }, 'reserved_header'],
+    ['reserved header bcc (any case)', { headers: { bcc: 'victim@example.com' } }, 'reserved_header'],
+    ['reserved header List-Unsubscribe', { headers: { 'List-Unsubscribe': '<https://evil.test>' } }, 'reserved_header'],
+    ['trace header Authentication-Results', { headers: { 'Authentication-Results': 'mx.example; dkim=pass; spf=pass' } }, 'trace_header'],
+    ['trace header ARC-Authentication-Results', { headers: { 'ARC-Authentication-Results': 'i=1; mx.example; dmarc=pass' } }, 'trace_header'],
+    ['trace header ARC-Seal', { headers: { 'arc-seal': 'i=1; a=rsa-sha256; cv=none' } }, 'trace_header'],
+    ['trace header Received-SPF', { headers: { 'Received-SPF': 'pass' } }, 'trace_header'],
+    ['trace header Received', { headers: { Received: 'from mx.example' } }, 'trace_header'],
+    ['trace header Resent-From', { headers: { 'Resent-From': 'ceo@acme.test' } }, 'trace_header'],
+    ['trace header Resent-Message-ID', { headers: { 'RESENT-MESSAGE-ID': '<x@y>' } }, 'trace_header'],
+    ['trace header DKIM-Signature', { headers: { 'DKIM-Signature': 'v=1; d=bank.example' } }, 'trace_header'],
+    ['trace header Return-Path', { headers: { 'Return-Path': '<bounce@evil.test>' } }, 'trace_header'],
+    ['newsletter without list_unsubscribe', { message_type: 'newsletter' }, 'validation_error'],
+    ['list_unsubscribe over http', { message_type: 'newsletter', list_unsubscribe: { url: 'http://acme.test/u' } }, 'validation_error'],
+    ['list_unsubscribe mailto not an address', { list_unsubscribe: { url: 'https://acme.test/u', mailto: 'nope' } }, 'validation_error'],
+    ['both bodies empty', { html: '', text: '' }, 'validation_error'],
   ];
-  it.each(cases)('%s -> 422 with the error body', async (_name, overrides) => {
+  it.each(cases)('%s -> 422 with the error body and its reason', async (_name, overrides, error) => {
     const body = validBody(overrides);
     for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete (body as Record<string, unknown>)[k];
     const res = await send(body);
     expect(res.status).toBe(422);
-    expect(res.json).toMatchObject({ error: expect.any(String), message: expect.any(String), request_id: res.headers.get('x-request-id') });
+    expect(res.json).toMatchObject({ error, message: expect.any(String), request_id: res.headers.get('x-request-id') });
     const { rows } = await database.db.query('SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1', [body.idempotency_key]);
     expect(rows[0].n).toBe(0);
   });

@@ -43,26 +43,45 @@ describe('POST /api/send-jobs: validation', () => {
   });
 
   it.each([
-    ['no body at all', {}],
-    ['two bodies', { body_html: '<p>a</p>', body_text: 'a' }],
-    ['html and a template', { body_html: '<p>a</p>', template: { html: '<p>{{ email }}</p>' } }],
-    ['a template without html or text', { template: { subject: 'x' } }],
-    ['a template that does not parse', { template: { html: '<p>{% if %}</p>' } }],
-    ['window_end before window_start', { body_text: 'a', window_start: isoIn(60_000), window_end: isoIn(30_000) }],
-    ['window_end in the past', { body_text: 'a', window_end: isoIn(-60_000) }],
-    ['scheduled after the window closes', { body_text: 'a', scheduled_at: isoIn(120_000), window_end: isoIn(60_000) }],
-    ['spread pacing without a window_end', { body_text: 'a', pacing: 'spread' }],
-    ['a list_id that is not a uuid', { body_text: 'a', list_id: 'nope' }],
-  ])('%s -> 422', async (_name, extra) => {
+    ['no body at all', {}, 'validation_error'],
+    ['two bodies', { body_html: '<p>a</p>', body_text: 'a' }, 'validation_error'],
+    ['html and a template', { body_html: '<p>a</p>', template: { html: '<p>{{ email }}</p>' } }, 'validation_error'],
+    ['a template without html or text', { template: { subject: 'x' } }, 'validation_error'],
+    ['a template that does not parse', { template: { html: '<p>{% if %}</p>' } }, 'template_error'],
+    ['window_end before window_start', { body_text: 'a', window_start: isoIn(60_000), window_end: isoIn(30_000) }, 'validation_error'],
+    ['window_end in the past', { body_text: 'a', window_end: isoIn(-60_000) }, 'validation_error'],
+    ['scheduled after the window closes', { body_text: 'a', scheduled_at: isoIn(120_000), window_end: isoIn(60_000) }, 'validation_error'],
+    ['spread pacing without a window_end', { body_text: 'a', pacing: 'spread' }, 'validation_error'],
+    ['a list_id that is not a uuid', { body_text: 'a', list_id: 'nope' }, 'validation_error'],
+    ['a subject with a control character', { body_text: 'a', subject: 'Hi\x1b[2J' }, 'invalid_header_value'],
+    ['a template subject with a newline', { template: { subject: 'Hi\nBcc: x@evil.test', text: 'a' } }, 'invalid_header_value'],
+  ])('%s -> 422 with its reason', async (_name, extra, error) => {
     const res = await createJob({ list_id: listId, subject: 'Hello', ...extra });
     expect(res.status).toBe(422);
-    expect(res.json).toMatchObject({ error: expect.any(String), message: expect.any(String), request_id: expect.any(String) });
+    expect(res.json).toMatchObject({ error, message: expect.any(String), request_id: expect.any(String) });
+  });
+
+  // Issue 9, item 10: 1e-300 was accepted and the fan-out then failed for ever with "interval out of range".
+  it.each([1e-300, 0, -1, 0.001, 1e6, 1e300])('rate_per_second %s -> 422 naming the field', async (rate) => {
+    const res = await createJob({ list_id: listId, subject: 'Hello', body_text: 'a', rate_per_second: rate });
+    expect(res.status).toBe(422);
+    expect(res.json).toMatchObject({ error: 'validation_error', message: expect.stringContaining('rate_per_second') });
+  });
+
+  it('rate_per_second at its bounds is accepted', async () => {
+    for (const rate of [0.01, 100_000]) {
+      const res = await createJob({ list_id: listId, subject: 'Hello', body_text: 'a', rate_per_second: rate, scheduled_at: isoIn(3_600_000) });
+      expect(res.status, res.text).toBe(200);
+      expect((await getJob(res.json.send_job_id)).json.rate_per_second).toBe(rate);
+    }
   });
 
   it("a list of another tenant (or none) -> 422, another tenant's tenant_id -> 403", async () => {
     const other = await tenantWithToken(database.db);
     const theirs = await seedList(database.db, other.tenantId, { count: 1 });
-    expect((await createJob({ list_id: theirs.listId, subject: 'Hi', body_text: 'x' })).status).toBe(422);
+    const foreign = await createJob({ list_id: theirs.listId, subject: 'Hi', body_text: 'x' });
+    expect(foreign.status).toBe(422);
+    expect(foreign.json.error).toBe('unknown_list');
     expect((await createJob({ list_id: listId, subject: 'Hi', body_text: 'x', tenant_id: other.tenantId })).status).toBe(403);
   });
 
@@ -212,5 +231,22 @@ describe('the guardrail on list jobs', () => {
     }, 15_000, 'the resumed job to complete');
     expect(job.counts.sent).toBe(3);
     expect(inSink('guardrail.test')).toHaveLength(3);
+  });
+});
+
+describe('a send job whose orchestration fails', () => {
+  it('ends failed with the reason in status_reason, never stays running, and sends nothing', async () => {
+    const { listId } = await seedList(database.db, tenantId, { count: 3, domain: 'orchestration-failure.test' });
+    const res = await createJob({ list_id: listId, subject: 'Hi', body_text: 'x', scheduled_at: isoIn(2_000) });
+    expect(res.status).toBe(200);
+    // A rate the API now refuses (an older engine accepted it): the fan-out statement fails with
+    // "out of range" (interval or timestamp), a data error that no retry cures.
+    await database.db.query('UPDATE send_jobs SET rate_per_second = 1e-300 WHERE id = $1', [res.json.send_job_id]);
+    const job = await finished(res.json.send_job_id);
+    expect(job.status).toBe('failed');
+    expect(job.status_reason).toMatch(/^send-job\.run failed: .*out of range/);
+    expect(job.finished_at).not.toBeNull();
+    expect(job.counts).toMatchObject({ total: 0, queued: 0, sent: 0 });
+    expect(inSink('orchestration-failure.test')).toHaveLength(0);
   });
 });

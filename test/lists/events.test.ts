@@ -110,6 +110,7 @@ describe('POST /webhooks/subscriptions', () => {
     const mc = await memberCenter(database.db, api.baseUrl);
     const res = await mc.event('preferences.updated', person(11, 'active', { note: 'a\u0000b' }), T(1));
     expect(res.status).toBe(422);
+    expect(res.json).toMatchObject({ error: 'invalid_text', message: expect.stringContaining('body.subscriber.preferences.note') });
     expect(res.json.request_id).toBeTruthy();
   });
 
@@ -129,6 +130,8 @@ describe('POST /webhooks/subscriptions', () => {
     const noScope = await issueToken(TEST_JWT_SECRET, { tenantId: a.tenantId, scopes: ['send'], ttl: '1h' });
     expect((await a.getList(a.listId, noScope)).status).toBe(403);
     expect((await a.getList(a.listId, 'garbage')).status).toBe(401);
-    expect((await a.getList('not-a-uuid')).status).toBe(422);
+    const notUuid = await a.getList('not-a-uuid');
+    expect(notUuid.status).toBe(422);
+    expect(notUuid.json.error).toBe('validation_error');
   });
 });

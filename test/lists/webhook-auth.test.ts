@@ -128,13 +128,13 @@ describe('webhook signature verification', () => {
   it('answers 403 for another tenant in the body, 422 for schema violations (after a good signature)', async () => {
     expectError(await mc.post('/webhooks/subscriptions', eventBody({ tenant_id: randomUUID() })), 403, 'forbidden');
     expectError(await mc.post('/webhooks/lists/full-sync', { sync_id: randomUUID(), batch_no: 1, batch_total: 1, tenant_id: randomUUID(), list_id: mc.listId, subscribers: [], occurred_at: new Date().toISOString() }), 403, 'forbidden');
-    expectError(await mc.post('/webhooks/subscriptions', eventBody({ event_type: 'subscription.exploded' })), 422);
-    expectError(await mc.post('/webhooks/subscriptions', eventBody({ subscriber: { id: 'nope', email: 'x@example.com', status: 'active' } })), 422);
-    expectError(await mc.post('/webhooks/subscriptions', eventBody({ occurred_at: 'yesterday' })), 422);
-    expectError(await mc.post('/webhooks/subscriptions', eventBody({ subscriber: { ...person(2), email: 'not an email' } })), 422);
-    expectError(await mc.post('/webhooks/lists/full-sync', { sync_id: randomUUID(), batch_no: 0, batch_total: 1, tenant_id: mc.tenantId, list_id: mc.listId, subscribers: [], occurred_at: new Date().toISOString() }), 422);
+    expectError(await mc.post('/webhooks/subscriptions', eventBody({ event_type: 'subscription.exploded' })), 422, 'validation_error');
+    expectError(await mc.post('/webhooks/subscriptions', eventBody({ subscriber: { id: 'nope', email: 'x@example.com', status: 'active' } })), 422, 'validation_error');
+    expectError(await mc.post('/webhooks/subscriptions', eventBody({ occurred_at: 'yesterday' })), 422, 'validation_error');
+    expectError(await mc.post('/webhooks/subscriptions', eventBody({ subscriber: { ...person(2), email: 'not an email' } })), 422, 'validation_error');
+    expectError(await mc.post('/webhooks/lists/full-sync', { sync_id: randomUUID(), batch_no: 0, batch_total: 1, tenant_id: mc.tenantId, list_id: mc.listId, subscribers: [], occurred_at: new Date().toISOString() }), 422, 'validation_error');
     // An unsigned schema violation is still 401: nobody learns the schema without a secret.
-    expectError(await call(api.baseUrl, 'POST', '/webhooks/subscriptions', { body: { nope: true } }), 401);
+    expectError(await call(api.baseUrl, 'POST', '/webhooks/subscriptions', { body: { nope: true } }), 401, 'missing_signature');
   });
 
   it('answers a malformed JSON body with a 4xx error body, never 500', async () => {

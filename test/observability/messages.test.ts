@@ -85,10 +85,13 @@ describe('GET /v1/messages', () => {
     expect((await get('?identity=someone@other.test')).json.data).toHaveLength(2);
     const old = await get(`?from=${new Date(Date.now() - 50 * 86400_000).toISOString()}&to=${new Date(Date.now() - 35 * 86400_000).toISOString()}`);
     expect(old.json.data).toHaveLength(4);
-    for (const bad of ['?status=nope', '?cursor=bm9wZQ', '?from=yesterday', '?limit=0', '?limit=201']) {
+    for (const [bad, error, names] of [
+      ['?status=nope', 'validation_failed', 'status'], ['?cursor=bm9wZQ', 'validation_failed', 'cursor'], ['?from=yesterday', 'validation_failed', 'from'],
+      ['?limit=0', 'validation_error', 'limit'], ['?limit=201', 'validation_error', 'limit'],
+    ]) {
       const res = await get(bad);
       expect(res.status, bad).toBe(422);
-      expect(res.json.request_id).toEqual(expect.any(String));
+      expect(res.json, bad).toMatchObject({ error, message: expect.stringContaining(names), request_id: expect.any(String) });
     }
   });
 

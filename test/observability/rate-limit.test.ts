@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-keys.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 import { call, startTestApp, tenantWithToken, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
@@ -73,19 +74,50 @@ describe('per-tenant rate limit', () => {
     expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).status).toBe(429);
   });
 
-  it('repeated auth failures from one address turn into 429s, even for valid credentials', async () => {
+  it('behind a configured proxy (TRUST_PROXY), X-Forwarded-For is the client: its failures turn into 429s, even for valid credentials', async () => {
     const { token } = await tenantWithToken(database.db);
-    // A fresh "address" per test run, via X-Forwarded-For (the app trusts its proxy).
-    const headers = { 'x-forwarded-for': '203.0.113.77' };
-    for (let i = 0; i < 4; i++) {
-      expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers })).status).toBe(401);
+    const behindProxy = await startTestApp(database.db, database.url, { ...env, TRUST_PROXY: '127.0.0.1' });
+    try {
+      const headers = { 'x-forwarded-for': '203.0.113.77' };
+      for (let i = 0; i < 4; i++) {
+        expect((await call(behindProxy.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers })).status).toBe(401);
+      }
+      const refused = await call(behindProxy.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers });
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(refused.json.error).toBe('rate_limited');
+      expect((await call(behindProxy.baseUrl, 'GET', '/v1/_scopes', { token, headers })).status).toBe(429);
+      // Other clients of the proxy are unaffected.
+      expect((await call(behindProxy.baseUrl, 'GET', '/v1/_scopes', { token, headers: { 'x-forwarded-for': '203.0.113.78' } })).status).toBe(200);
+    } finally {
+      await behindProxy.close();
     }
-    const refused = await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers });
+  });
+
+  // Last in this file: it blocks 127.0.0.1 on apiA.
+  it('by default (no TRUST_PROXY) X-Forwarded-For is ignored: rotating it does not escape the auth-failure limit', async () => {
+    const { token } = await tenantWithToken(database.db);
+    const forwarded = (i: number) => ({ 'x-forwarded-for': `198.51.100.${i}` });
+    for (let i = 0; i < 4; i++) {
+      expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers: forwarded(i) })).status).toBe(401);
+    }
+    const refused = await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token: 'se_live_wrong', headers: forwarded(4) });
     expect(refused.status).toBe(429);
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(refused.json.error).toBe('rate_limited');
-    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers })).status).toBe(429);
-    // Other addresses are unaffected.
-    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers: { 'x-forwarded-for': '203.0.113.78' } })).status).toBe(200);
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers: forwarded(5) })).status).toBe(429);
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  const parse = (value?: string) => loadConfig({ JWT_SECRET: 'x'.repeat(32), ...(value === undefined ? {} : { TRUST_PROXY: value }) }).trustProxy;
+  it('is off by default; "true" trusts any peer; a list names the proxies', () => {
+    expect(parse()).toBe(false);
+    expect(parse('false')).toBe(false);
+    expect(parse('true')).toBe(true);
+    expect(parse(' 10.0.0.0/8, 127.0.0.1 ,::1, fd00::/8, loopback')).toEqual(['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8', 'loopback']);
+  });
+  it.each(['yes', '10.0.0.0/33', '::1/129', '300.1.1.1', '10.0.0.0/8/1', 'proxy.example'])('refuses %s', (value) => {
+    expect(() => parse(value)).toThrow(ConfigError);
+    expect(() => parse(value)).toThrow(/TRUST_PROXY/);
   });
 });

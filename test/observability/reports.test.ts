@@ -52,6 +52,8 @@ describe('GET /v1/reports/deliverability', () => {
     ]);
     const bad = await call(api.baseUrl, 'GET', '/v1/reports/deliverability?group_by=year', { token });
     expect(bad.status).toBe(422);
+    expect(bad.json.error).toBe('validation_error');
+    expect(bad.json.message).toContain('group_by');
     const noScope = await tenantWithToken(database.db, ['messages.view']);
     expect((await call(api.baseUrl, 'GET', '/v1/reports/deliverability', { token: noScope.token })).status).toBe(403);
   });
@@ -245,10 +247,14 @@ describe('engagement and template-performance reports (hand-computed fixture thr
         expect(res.json.error).toBe('validation_failed');
         expect(res.json.message).toContain(filter.split('=')[0]);
       }
-      expect((await get(`${path}?from=yesterday`)).status, path).toBe(422);
+      const from = await get(`${path}?from=yesterday`);
+      expect(from.status, path).toBe(422);
+      expect(from.json).toMatchObject({ error: 'validation_failed', message: expect.stringContaining('from') });
     }
     for (const path of ['/v1/reports/deliverability', '/v1/reports/engagement']) {
-      expect((await get(`${path}?group_by=year`)).status, path).toBe(422);
+      const groupBy = await get(`${path}?group_by=year`);
+      expect(groupBy.status, path).toBe(422);
+      expect(groupBy.json).toMatchObject({ error: 'validation_error', message: expect.stringContaining('group_by') });
     }
   });
 

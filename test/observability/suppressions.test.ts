@@ -81,8 +81,14 @@ describe('suppressions', () => {
     expect((await call(api.baseUrl, 'GET', '/v1/suppressions?cursor=garbage', { token })).status).toBe(200);
 
     const manager = await createApiKey(database.db, tenantId, ['suppressions.manage'], { environment: 'live' });
-    expect((await call(api.baseUrl, 'POST', '/v1/suppressions', { token: manager.secret, body: { email: 'not-an-address' } })).status).toBe(422);
-    expect((await call(api.baseUrl, 'POST', '/v1/suppressions', { token: manager.secret, rawBody: '{"email":' })).status).toBe(400);
-    expect((await call(api.baseUrl, 'GET', '/v1/suppressions?from=nonsense', { token })).status).toBe(422);
+    const notAnAddress = await call(api.baseUrl, 'POST', '/v1/suppressions', { token: manager.secret, body: { email: 'not-an-address' } });
+    expect(notAnAddress.status).toBe(422);
+    expect(notAnAddress.json).toMatchObject({ error: 'validation_error', message: expect.stringContaining('email') });
+    const malformed = await call(api.baseUrl, 'POST', '/v1/suppressions', { token: manager.secret, rawBody: '{"email":' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error).toBe('bad_request');
+    const from = await call(api.baseUrl, 'GET', '/v1/suppressions?from=nonsense', { token });
+    expect(from.status).toBe(422);
+    expect(from.json).toMatchObject({ error: 'validation_failed', message: expect.stringContaining('from') });
   });
 });

@@ -42,6 +42,13 @@ describe('composeMessage', () => {
     expect(one.raw.toString()).not.toMatch(/^List-Unsubscribe/im);
     expect(one).toMatchObject({ from: 'news@acme.test', to: 'zoë@example.com' });
   });
+
+  it('never writes a control character into a header: a rendered subject or stored header value gets spaces', async () => {
+    const m = await composeMessage({ id: '01890000-0000-7000-8000-000000000002', recipient: 'a@example.com', from: 'news@acme.test', subject: 'Hi\x1b[31m\x0bthere\x7f', html: null, text: 'x', headers: { 'X-Note': 'a\x0bb\x1bc' }, listUnsubscribe: null });
+    const head = m.raw.toString().split('\r\n\r\n')[0];
+    expect(head).not.toMatch(/[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]/);
+    expect(head).toMatch(/^X-Note: a b c\r?$/m);
+  });
 });
 
 describe('loadConfig', () => {

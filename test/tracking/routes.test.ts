@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
-import { clickUrl, openPixelUrl, signJson, unsubscribeUrl, type TrackingSettings } from '../../src/tracking/links.ts';
+import { clickBodyPrefix, clickBodySuffix, clickUrl, openPixelUrl, signBody, signJson, unsubscribeUrl, type TrackingSettings } from '../../src/tracking/links.ts';
 import { createLinkRewriter } from '../../src/tracking/rewrite.ts';
 import { startTestApp, tenantWithToken, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -136,6 +136,32 @@ describe('GET /t/c/:token (click redirect)', () => {
     expect(res.headers.get('location')).toBe('https://news.example/a?x=1&y=2');
     expect((await eventsOf(id)).map((e) => e.type)).toEqual(['open', 'click']);
     expect(await statusOf(id)).toBe('clicked');
+  });
+
+  it.each([
+    ['a non-ASCII path', 'https://acme.example/日本', 'https://acme.example/%E6%97%A5%E6%9C%AC'],
+    ['an href broken over two lines', 'https://acme.example/a\n/b?x=1', 'https://acme.example/a/b?x=1'],
+    ['spaces and an accented query', ' https://acme.example/a b?q=café ', 'https://acme.example/a%20b?q=caf%C3%A9'],
+    ['an international host', 'https://bücher.example/x#teil 2', 'https://xn--bcher-kva.example/x#teil%202'],
+  ])('%s: the rewriter signs the WHATWG-normalised link and the redirect is that, percent-encoded', async (_name, href, expected) => {
+    const id = await message(tenantA, 'delivered');
+    const html = createLinkRewriter(s, { click: true, open: false }).apply(`<a href="${href}">x</a>`, id);
+    const link = html.match(/href="([^"]+)"/)![1];
+    expect(link.startsWith(`${s.baseUrl}/t/c/`)).toBe(true);
+    const res = await get(link);
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe(expected);
+    expect((await eventsOf(id))[0].data.url).toBe(expected);
+  });
+
+  it('redirects a link signed before normalisation (raw non-ASCII, a newline) to its percent-encoded form', async () => {
+    const id = await message(tenantA, 'delivered');
+    for (const [raw, expected] of [['https://acme.example/日本', 'https://acme.example/%E6%97%A5%E6%9C%AC'], ['https://acme.example/a\nb c', 'https://acme.example/ab%20c']]) {
+      const token = signBody(s.secret, clickBodyPrefix(id) + clickBodySuffix(raw));
+      const res = await get(`${s.baseUrl}/t/c/${token}`);
+      expect(res.status, raw).toBe(302);
+      expect(res.headers.get('location')).toBe(expected);
+    }
   });
 
   it('moves delivered -> clicked but never a bounced message', async () => {

@@ -8,6 +8,8 @@ import { OPT_OUT_SOURCES } from '../../lists/opt-out.ts';
 
 const uuid = { type: 'string', format: 'uuid' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
+/** Batches of one full sync: beyond the integer columns' range a number is a client error, not a 500. */
+const MAX_BATCHES = 1_000_000;
 
 export const SubscriberPayload = {
   type: 'object',
@@ -38,8 +40,8 @@ export const FullSyncBatch = {
   required: ['sync_id', 'batch_no', 'batch_total', 'tenant_id', 'list_id', 'subscribers', 'occurred_at'],
   properties: {
     sync_id: uuid,
-    batch_no: { type: 'integer', minimum: 1 },
-    batch_total: { type: 'integer', minimum: 1 },
+    batch_no: { type: 'integer', minimum: 1, maximum: MAX_BATCHES },
+    batch_total: { type: 'integer', minimum: 1, maximum: MAX_BATCHES },
     tenant_id: uuid,
     list_id: uuid,
     subscribers: { type: 'array', items: SubscriberPayload },

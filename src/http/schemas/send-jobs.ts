@@ -1,3 +1,5 @@
+import { RATE_PER_SECOND } from '../../jobs/jobs.ts';
+
 /** Contract schemas of the list send job API, with our additions marked. */
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
@@ -26,7 +28,12 @@ export const CreateSendJobRequest = {
     // Ours:
     from: { type: 'string', format: 'email', maxLength: 254, description: 'Sender; defaults to DEFAULT_FROM_ADDRESS.' },
     pacing: { type: 'string', enum: ['fast', 'spread'], description: 'fast: as fast as the rate allows; spread: evenly across the window.' },
-    rate_per_second: { type: 'number', exclusiveMinimum: 0, description: "Overrides the tenant's maximum send rate for this job." },
+    rate_per_second: {
+      type: 'number',
+      minimum: RATE_PER_SECOND.min,
+      maximum: RATE_PER_SECOND.max,
+      description: "Overrides the tenant's maximum send rate for this job, in messages per second.",
+    },
   },
   oneOf: [{ required: ['body_html'] }, { required: ['body_text'] }, { required: ['template'] }],
 } as const;
