@@ -10,6 +10,7 @@ import { startOrchestration, type Orchestration } from './orchestration/boss.ts'
 import { loadLocalSecrets } from './secrets.ts';
 import { deriveTrackingSecret } from './tracking/links.ts';
 import { createTransport } from './transports/index.ts';
+import { startWebhookDelivery } from './webhooks/worker.ts';
 import type { Transport } from './transports/transport.ts';
 
 /** Embedded mode needs no configuration: a JWT secret is generated once and kept in the data folder. */
@@ -42,6 +43,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let dispatcher: Dispatcher | undefined;
   let transport: Transport | undefined;
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
+  let webhooks: { stop(): Promise<void> } | undefined;
   const orchestration: Orchestration = await startOrchestration(database.url, database.db, logger, {
     worker: roles.worker,
     sendJobs: { chunkSize: config.jobs.fanoutChunkSize, defaultRatePerSecond: config.jobs.defaultRatePerSecond ?? null, checkEverySeconds: 2 },
@@ -52,6 +54,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking));
     await dispatcher.start();
     undeliverableApplier = startUndeliverableApplier(database.db, logger);
+    webhooks = await startWebhookDelivery(database.db, database.url, config, logger);
   }
   if (roles.api) {
     app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
@@ -71,6 +74,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       await app?.close();
       await dispatcher?.stop();
       await undeliverableApplier?.stop();
+      await webhooks?.stop();
       await orchestration.stop();
       await transport?.close();
       await database.close();

@@ -10,12 +10,13 @@ export const SCOPES = {
   'suppressions.manage': 'Add and remove suppressions',
   'undeliverable.view': 'Read undeliverable recipients',
   'org.view': 'Read the account snapshot',
+  'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
 
-/** What `tenant create` grants: sending and reading, not suppression management or recipient search. */
-export const DEFAULT_SCOPES: Scope[] = ['send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view'];
+/** What `tenant create` grants: sending, reading and webhook endpoints, not suppression management or recipient search. */
+export const DEFAULT_SCOPES: Scope[] = ['send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view', 'webhooks.manage'];
 
 export function parseScopes(input: string): Scope[] {
   const scopes = input.split(/[,\s]+/).filter(Boolean);
