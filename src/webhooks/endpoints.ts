@@ -112,7 +112,7 @@ export async function updateEndpoint(db: Db, tenantId: string, id: string, patch
             event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
             description = CASE WHEN $7 THEN $8 ELSE description END,
             status = coalesce($9, status),
-            disabled_reason = CASE WHEN $9 = 'enabled' THEN NULL WHEN $9 = 'disabled' AND status = 'enabled' THEN 'disabled through the API' ELSE disabled_reason END,
+            disabled_reason = CASE WHEN $9 = 'enabled' THEN NULL WHEN $9 = 'disabled' AND status = 'enabled' THEN 'disabled by request' ELSE disabled_reason END,
             failing_since = CASE WHEN $9 = 'enabled' THEN NULL ELSE failing_since END,
             updated_at = now()
       WHERE tenant_id = $1 AND id = $2

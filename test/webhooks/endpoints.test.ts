@@ -104,7 +104,7 @@ describe('webhook endpoints API', () => {
     expect(patched.status).toBe(200);
     expect(patched.json).toMatchObject({ url: 'https://new.example/y', event_types: ['send_job.completed'], description: 'jobs', status: 'enabled' });
     const disabled = await call(api.baseUrl, 'PATCH', `/v1/webhook-endpoints/${ids[0]}`, { token: t, body: { status: 'disabled' } });
-    expect(disabled.json).toMatchObject({ status: 'disabled', disabled_reason: 'disabled through the API' });
+    expect(disabled.json).toMatchObject({ status: 'disabled', disabled_reason: 'disabled by request' });
     const all = await call(api.baseUrl, 'PATCH', `/v1/webhook-endpoints/${ids[0]}`, { token: t, body: { status: 'enabled', event_types: null } });
     expect(all.json).toMatchObject({ status: 'enabled', disabled_reason: null, event_types: null });
     const refused = await call(api.baseUrl, 'PATCH', `/v1/webhook-endpoints/${ids[0]}`, { token: t, body: { url: 'http://plain.example/' } });
