@@ -195,7 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 64, 1),
       endpointConcurrency: int(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 16, 1),
       batchSize: int(env, 'WEBHOOK_BATCH_SIZE', 200, 1),
-      leaseSeconds: int(env, 'WEBHOOK_LEASE_SECONDS', 60, 20),
+      leaseSeconds: int(env, 'WEBHOOK_LEASE_SECONDS', 120, 20),
       pollMs: int(env, 'WEBHOOK_POLL_MS', 1000, 10),
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100),
     },

@@ -117,6 +117,11 @@ export class WebhookDeliverer {
     return this.config.webhooks.endpointConcurrency;
   }
 
+  /** A lane holding this many or fewer deliveries asks for more. */
+  private get refill() {
+    return 2 * this.config.webhooks.endpointConcurrency;
+  }
+
   private async run() {
     const w = this.config.webhooks;
     while (!this.stopping) {
@@ -127,14 +132,16 @@ export class WebhookDeliverer {
           this.lastReclaim = Date.now();
           await reclaimExpiredLeases(this.db);
         }
-        // Hold at most twice the global bound; per endpoint at most three times its bound (an
-        // endpoint holding more than its bound is not claimed for).
-        wanted = Math.min(w.batchSize, 2 * w.concurrency - this.held);
+        // Hold at most four times the global bound; an endpoint holding more than twice its bound
+        // (the refill mark) is not claimed for, and gets up to twice that per claim, so a lane
+        // crosses the mark on its way down (settle pokes the loop then) and the slack covers the
+        // claim's round trip: a fast endpoint's lane does not run dry while it is under way.
+        wanted = Math.min(w.batchSize, 4 * w.concurrency - this.held);
         if (wanted > 0) {
-          const skip = [...this.lanes].filter(([, l]) => l.queue.length + l.inFlight > this.perEndpoint).map(([id]) => id);
+          const skip = [...this.lanes].filter(([, l]) => l.queue.length + l.inFlight > this.refill).map(([id]) => id);
           const batch = await claimDeliveries(this.db, this.workerId, {
             limit: wanted,
-            perEndpoint: 2 * this.perEndpoint,
+            perEndpoint: 2 * this.refill,
             leaseSeconds: w.leaseSeconds,
             skipEndpoints: skip,
             after: this.rotation,
@@ -181,8 +188,8 @@ export class WebhookDeliverer {
     lane.inFlight--;
     this.inFlight--;
     this.held--;
-    // Ask for more when this lane drained back to its bound or the worker to half of what it may hold.
-    if (lane.queue.length + lane.inFlight === this.perEndpoint || this.held === this.config.webhooks.concurrency) this.poke();
+    // Ask for more when this lane drained to its refill mark or the worker to half of what it may hold.
+    if (lane.queue.length + lane.inFlight === this.refill || this.held === 2 * this.config.webhooks.concurrency) this.poke();
     if (this.stopping && this.inFlight === 0) this.drained?.();
     this.pump();
   }
