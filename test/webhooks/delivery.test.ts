@@ -263,6 +263,48 @@ describe('outbound webhooks', () => {
     expect(() => verify(ep.secret, later)).toThrow();
   });
 
+  it("a stalled endpoint holds only its own lane: another tenant's event is delivered while it hangs", async () => {
+    const hung: Array<() => void> = [];
+    // Answers nothing until released: every request to it stays in flight.
+    const stalled = await import('node:http').then(({ default: http }) => {
+      const server = http.createServer((req, res) => {
+        req.resume();
+        hung.push(() => res.end('late'));
+      });
+      return new Promise<{ url: string; close(): Promise<void> }>((resolve) =>
+        server.listen(0, '127.0.0.1', () =>
+          resolve({
+            url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
+            close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+          }),
+        ),
+      );
+    });
+    const a = await tenantWithToken(database.db);
+    const b = await tenantWithToken(database.db);
+    const aEp = await endpoint(a.token, stalled.url);
+    const fast = await receiver();
+    await endpoint(b.token, fast.url);
+    await database.db.query(
+      `INSERT INTO outbound_events (id, tenant_id, type, payload) SELECT gen_random_uuid(), $1, 'message.delivered', '{}' FROM generate_series(1, 300)`,
+      [a.tenantId],
+    );
+    await until(() => hung.length >= 16, 5000, 'the stalled endpoint to hold its lane');
+    await outbound(b.tenantId, 'subscription.unsubscribed', { other: 'tenant' });
+    const [got] = await fast.waitFor((x) => x.length === 1, "the other tenant's event");
+    expect(got.json.data).toEqual({ other: 'tenant' });
+    // Meanwhile the stalled endpoint has answered nothing and holds no more than its bound.
+    expect(hung.length).toBe(16);
+    expect((await delivery(aEp.id)).filter((d) => d.status === 'succeeded')).toHaveLength(0);
+    hung.splice(0).forEach((release) => release());
+    await until(async () => (await delivery(aEp.id)).filter((d) => d.status === 'succeeded').length >= 16, 5000, 'released requests recorded');
+    await call(api.baseUrl, 'PATCH', `/v1/webhook-endpoints/${aEp.id}`, { token: a.token, body: { status: 'disabled' } });
+    const drain = setInterval(() => hung.splice(0).forEach((release) => release()), 20);
+    await until(async () => (await database.db.query(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'delivering'`, [aEp.id])).rows[0].n === 0, 10_000, 'in-flight requests settled');
+    clearInterval(drain);
+    await stalled.close();
+  });
+
   it('redelivers what a crashed worker claimed once its lease expires', async () => {
     await deliverer.stop();
     const { tenantId, token } = await tenantWithToken(database.db);
