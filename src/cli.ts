@@ -276,6 +276,72 @@ domain
     });
   });
 
+// Outbound webhook endpoints (docs/webhooks.md "Outbound webhooks"). The secret is printed once, here.
+const webhook = program.command('webhook').description('manage outbound webhook endpoints');
+const endpointId = (v: string) => {
+  if (!UUID.test(v)) throw new InvalidArgumentError('must be an id (uuid)');
+  return v.toLowerCase();
+};
+webhook
+  .command('create')
+  .description('register an endpoint for a tenant and print it with its signing secret')
+  .requiredOption('--tenant <id>', 'tenant id', endpointId)
+  .requiredOption('--url <url>', 'https URL the events are POSTed to')
+  .option('--events <list>', 'comma-separated event types (default: all)')
+  .option('--description <text>', 'a label')
+  .option('--json', 'print one JSON line')
+  .action(async (opts: { tenant: string; url: string; events?: string; description?: string; json?: boolean }) => {
+    const { WEBHOOK_EVENT_TYPES } = await import('./webhooks/event-types.ts');
+    const { createEndpoint } = await import('./webhooks/endpoints.ts');
+    const { secretBoxFor } = await import('./webhooks/secret-box.ts');
+    const types = opts.events?.split(',').map((t) => t.trim()).filter(Boolean);
+    const unknown = types?.filter((t) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) ?? [];
+    if (unknown.length) throw new ConfigError(`unknown event type(s): ${unknown.join(', ')}; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+    const cfg = await config();
+    const created = await withDatabase(cfg, async (db) => {
+      if (!(await tenantExists(db, opts.tenant).catch(() => false))) throw new ConfigError(`tenant ${opts.tenant} not found`);
+      return createEndpoint(db, secretBoxFor(cfg), opts.tenant, { url: opts.url, event_types: types as never, description: opts.description }, cfg.webhooks.allowPrivate)
+        .catch((err: Error) => Promise.reject(new ConfigError(err.message)));
+    });
+    if (opts.json) console.log(JSON.stringify(created));
+    else console.log(`webhook endpoint ${created.id} -> ${created.url} (${created.event_types?.join(',') ?? 'all events'})\nsecret: ${created.secret}`);
+  });
+webhook
+  .command('list')
+  .description("a tenant's endpoints, newest first")
+  .requiredOption('--tenant <id>', 'tenant id', endpointId)
+  .option('--json', 'one JSON object per line')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const { listEndpoints } = await import('./webhooks/endpoints.ts');
+    const endpoints = await withDatabase(await config(), async (db) => {
+      const all = [];
+      let cursor: string | undefined;
+      do {
+        const page = await listEndpoints(db, opts.tenant, { limit: 200, cursor });
+        all.push(...page.data);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return all;
+    });
+    for (const e of endpoints) {
+      console.log(opts.json ? JSON.stringify(e) : `${e.id}  ${e.status}  ${e.url}  ${e.event_types?.join(',') ?? 'all events'}${e.disabled_reason ? `  (${e.disabled_reason})` : ''}`);
+    }
+    if (!endpoints.length && !opts.json) console.log('no webhook endpoints');
+  });
+webhook
+  .command('disable')
+  .description('stop delivering to an endpoint (what is owed resumes when it is enabled again through the API)')
+  .requiredOption('--tenant <id>', 'tenant id', endpointId)
+  .requiredOption('--endpoint <id>', 'endpoint id', endpointId)
+  .action(async (opts: { tenant: string; endpoint: string }) => {
+    const { updateEndpoint } = await import('./webhooks/endpoints.ts');
+    const cfg = await config();
+    await withDatabase(cfg, (db) =>
+      updateEndpoint(db, opts.tenant, opts.endpoint, { status: 'disabled' }, cfg.webhooks.allowPrivate).catch((err: Error) => Promise.reject(new ConfigError(err.message))),
+    );
+    console.log(`webhook endpoint ${opts.endpoint} disabled`);
+  });
+
 program
   .command('inbox')
   .description('list messages captured by the capture transport, newest first')

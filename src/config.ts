@@ -65,6 +65,18 @@ export interface Config {
    * CIDRs. Decides whether X-Forwarded-For chooses request.ip, which the auth-failure limit counts by.
    */
   trustProxy: boolean | string[];
+  /** Outbound webhooks (src/webhooks): delivery worker and HTTP client. */
+  webhooks: {
+    /** Key material for endpoint secrets at rest; JWT_SECRET when unset. */
+    secretKey?: string;
+    allowPrivate: boolean;
+    concurrency: number;
+    endpointConcurrency: number;
+    batchSize: number;
+    leaseSeconds: number;
+    pollMs: number;
+    timeoutMs: number;
+  };
   commit?: string;
   /** AES-256 key for secrets at rest (SECRETS_KEY, else derived from JWT_SECRET or TRACKING_SECRET; embedded mode generates one). */
   secretsKey?: Buffer;
@@ -281,10 +293,23 @@ export function loadConfig(env: Env = process.env): Config {
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
     },
     trustProxy: trustProxy(env),
+    webhooks: {
+      secretKey: str(env, 'WEBHOOK_SECRET_KEY'),
+      allowPrivate: str(env, 'WEBHOOK_ALLOW_PRIVATE') === 'true',
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 64, 1),
+      endpointConcurrency: int(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 16, 1),
+      batchSize: int(env, 'WEBHOOK_BATCH_SIZE', 200, 1),
+      leaseSeconds: int(env, 'WEBHOOK_LEASE_SECONDS', 120, 20),
+      pollMs: int(env, 'WEBHOOK_POLL_MS', 1000, 10),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 100),
+    },
     commit: str(env, 'SEND_ENGINE_COMMIT'),
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
   };
+  if (config.webhooks.secretKey !== undefined && config.webhooks.secretKey.length < 32) {
+    throw new ConfigError('WEBHOOK_SECRET_KEY must be at least 32 characters');
+  }
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
     throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');
   }

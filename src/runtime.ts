@@ -11,6 +11,7 @@ import { startOrchestration, type Orchestration } from './orchestration/boss.ts'
 import { deriveSecretsKey, loadLocalSecrets } from './secrets.ts';
 import { deriveTrackingSecret } from './tracking/links.ts';
 import { createTransport } from './transports/index.ts';
+import { startWebhookDelivery } from './webhooks/worker.ts';
 import type { Transport } from './transports/transport.ts';
 
 /** Embedded mode needs no configuration: a JWT secret is generated once and kept in the data folder. */
@@ -47,6 +48,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let transport: Transport | undefined;
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
   let orchestration: Orchestration | undefined;
+  let webhooks: { stop(): Promise<void> } | undefined;
 
   /**
    * The order matters: requests and claims stop first while in-flight sends finish and are recorded
@@ -65,6 +67,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     };
     await Promise.all([step('http', async () => app?.close()), step('dispatcher', async () => dispatcher?.stop())]);
     await step('undeliverable applier', async () => undeliverableApplier?.stop());
+    await step('webhook delivery', async () => webhooks?.stop());
     await step('orchestration', async () => orchestration?.stop());
     await step('transport', async () => transport?.close());
     await step('database', () => database.close());
@@ -83,6 +86,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking), signer);
       await dispatcher.start();
       undeliverableApplier = startUndeliverableApplier(database.db, logger);
+      webhooks = await startWebhookDelivery(database.db, database.url, config, logger);
     }
     if (roles.api) {
       app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });

@@ -14,17 +14,18 @@ export const SCOPES = {
   'domains.manage': 'Add, verify, rotate and remove sending domains; set the default sender (/v1/domains, PATCH /v1/account)',
   'identities.view': 'Read sending identities (/v1/identities)',
   'tracking.view': 'Read tracking domains (/v1/tracking-domains)',
+  'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
 
 /**
- * What `tenant create` grants: sending, reading and its own sending domains; not suppression
- * management or recipient search.
+ * What `tenant create` grants: sending, reading, its own sending domains and webhook endpoints; not
+ * suppression management, list writes or recipient search.
  */
 export const DEFAULT_SCOPES: Scope[] = [
   'send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view',
-  'domains.manage', 'identities.view', 'tracking.view',
+  'domains.manage', 'identities.view', 'tracking.view', 'webhooks.manage',
 ];
 
 export function parseScopes(input: string): Scope[] {

@@ -25,6 +25,7 @@ import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
 
 export interface AppDeps {
@@ -164,6 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
   await app.register(domainRoutes, deps);
+  await app.register(webhookEndpointRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
