@@ -67,8 +67,6 @@ export interface Config {
   trustProxy: boolean | string[];
   /** Outbound webhooks (src/webhooks): delivery worker and HTTP client. */
   webhooks: {
-    /** Key material for endpoint secrets at rest; JWT_SECRET when unset. */
-    secretKey?: string;
     allowPrivate: boolean;
     concurrency: number;
     endpointConcurrency: number;
@@ -294,7 +292,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env),
     webhooks: {
-      secretKey: str(env, 'WEBHOOK_SECRET_KEY'),
       allowPrivate: str(env, 'WEBHOOK_ALLOW_PRIVATE') === 'true',
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 64, 1),
       endpointConcurrency: int(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 16, 1),
@@ -307,9 +304,6 @@ export function loadConfig(env: Env = process.env): Config {
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
   };
-  if (config.webhooks.secretKey !== undefined && config.webhooks.secretKey.length < 32) {
-    throw new ConfigError('WEBHOOK_SECRET_KEY must be at least 32 characters');
-  }
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
     throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');
   }

@@ -49,7 +49,7 @@ export class WebhookDeliverer {
   constructor(
     private readonly db: Db,
     private readonly databaseUrl: string,
-    private readonly config: Pick<Config, 'webhooks' | 'jwt'>,
+    private readonly config: Pick<Config, 'webhooks' | 'secretsKey'>,
     private readonly log: Logger,
     options: { resolve?: Resolver } = {},
   ) {
@@ -268,9 +268,9 @@ export class WebhookDeliverer {
 }
 
 /** The worker role's entry point (src/runtime.ts). */
-export async function startWebhookDelivery(db: Db, databaseUrl: string, config: Pick<Config, 'webhooks' | 'jwt'>, log: Logger): Promise<WebhookDeliverer | undefined> {
-  if (!config.webhooks.secretKey && !config.jwt.secret) {
-    log.warn('outbound webhooks not delivered: set WEBHOOK_SECRET_KEY (endpoint secrets are encrypted with it)');
+export async function startWebhookDelivery(db: Db, databaseUrl: string, config: Pick<Config, 'webhooks' | 'secretsKey'>, log: Logger): Promise<WebhookDeliverer | undefined> {
+  if (!config.secretsKey) {
+    log.warn('outbound webhooks not delivered: set SECRETS_KEY (endpoint secrets are encrypted with it)');
     return undefined;
   }
   const deliverer = new WebhookDeliverer(db, databaseUrl, config, log);
