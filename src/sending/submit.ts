@@ -28,7 +28,7 @@ export interface ProxySendRequest {
   // Ours (docs/api.md, "Transactional sends"):
   cc?: string[];
   bcc?: string[];
-  reply_to?: string | string[];
+  reply_to?: string[];
   attachments?: AttachmentInput[];
   /** Subject, html and text come from this stored template's current version, rendered with `variables`. */
   template_id?: string;
@@ -135,7 +135,7 @@ export async function submitProxySend(
   // recipient's copy shows only its own address, as the contract's sends always have.
   const recipients = uniqueRecipients([...req.to, ...(req.cc ?? []), ...(req.bcc ?? [])]);
   const conversation = Boolean(req.cc?.length || req.bcc?.length);
-  const replyTo = req.reply_to === undefined ? null : [req.reply_to].flat();
+  const replyTo = req.reply_to ?? null;
   // The key is taken, or the statement waits for a concurrent holder to commit and then sees its
   // row. An expired record is taken over, as if it were not there.
   const { rows } = await db.query<{ taken: boolean }>(

@@ -53,7 +53,7 @@ describe('cc, bcc and reply-to', () => {
   it('sends one copy per To, Cc and Bcc address: To and Cc shown, Bcc in no header, each tracked and suppressed on its own', async () => {
     const [to, cc, bcc, suppressed] = [unique('to'), unique('cc'), unique('bcc'), unique('cc-suppressed')];
     await database.db.query(`INSERT INTO suppressions (tenant_id, email, reason, source) VALUES ($1, $2, 'bounce', 'test')`, [tenantId, suppressed]);
-    const res = await send(body({ to: [to], cc: [cc, suppressed], bcc: [bcc], reply_to: 'support@acme.test' }));
+    const res = await send(body({ to: [to], cc: [cc, suppressed], bcc: [bcc], reply_to: ['support@acme.test'] }));
     expect(res.status, res.text).toBe(200);
     const copies = await Promise.all([to, cc, bcc].map((a) => arrived(a)));
     for (const copy of copies) {
@@ -80,7 +80,7 @@ describe('cc, bcc and reply-to', () => {
   });
 
   it('refuses reply_to given twice (field and header)', async () => {
-    const res = await send(body({ reply_to: 'a@acme.test', headers: { 'Reply-To': 'b@acme.test' } }));
+    const res = await send(body({ reply_to: ['a@acme.test'], headers: { 'Reply-To': 'b@acme.test' } }));
     expect([res.status, res.json.error]).toEqual([422, 'validation_error']);
   });
 });

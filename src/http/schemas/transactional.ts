@@ -11,7 +11,7 @@ const MAX_COPIES = 50;
 const additions = {
   cc: { type: 'array', items: email, maxItems: MAX_COPIES, description: 'Shown in every copy\'s Cc header; each address gets its own copy (message)' },
   bcc: { type: 'array', items: email, maxItems: MAX_COPIES, description: 'Each address gets its own copy; never in any header' },
-  reply_to: { anyOf: [email, { type: 'array', items: email, minItems: 1, maxItems: 10 }] },
+  reply_to: { type: 'array', items: email, minItems: 1, maxItems: 10, description: 'Reply-To addresses' },
   attachments: {
     type: 'array',
     maxItems: ATTACHMENT_LIMITS.count,
