@@ -40,8 +40,8 @@ export interface TemplateVersionView {
 /** Renders a source once (in a render thread) to prove it parses and runs: src/jobs/render.ts. */
 export type TemplateCheck = (source: TemplateSource) => Promise<unknown>;
 
-/** Lower-case letters, digits, `-` and `_`, starting with a letter or digit; never a UUID (ids are looked up as such). */
-export const SLUG = /^[a-z0-9][a-z0-9_-]{0,99}$/;
+/** Lower-case letters, digits, `.`, `-` and `_` (SendOps slugs are file names: `welcome.html`), starting with a letter or digit; never a UUID (ids are looked up as such). */
+export const SLUG = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
 const SELECT_CURRENT = `
   SELECT t.id, t.slug, v.version, v.name, v.subject, v.html, v.text_body AS text, t.created_at, t.updated_at, t.created_at::text AS position
@@ -69,7 +69,7 @@ export function slugFromName(name: string): string {
 
 async function checkInput(input: TemplateInput, check: TemplateCheck): Promise<TemplateSource> {
   if (input.slug !== undefined && (!SLUG.test(input.slug) || UUID.test(input.slug))) {
-    throw invalid('slug must be 1-100 of a-z, 0-9, "-" and "_", starting with a letter or digit, and not a UUID', 'invalid_slug');
+    throw invalid('slug must be 1-100 of a-z, 0-9, ".", "-" and "_", starting with a letter or digit, and not a UUID', 'invalid_slug');
   }
   if (!input.html && !input.text) throw invalid('html and text must not both be empty');
   // A control character in the Liquid source of a subject would be one in every header it renders.

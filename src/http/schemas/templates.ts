@@ -13,7 +13,7 @@ export const TemplateInput = {
     subject: { type: 'string', minLength: 1, maxLength: 998, description: 'Subject (Liquid)' },
     html: liquid('HTML body'),
     text: liquid('Text body; without it, the rendered html as text (html-to-text)'),
-    slug: { type: 'string', minLength: 1, maxLength: 100, description: 'a-z, 0-9, - and _; defaults to one made from the name' },
+    slug: { type: 'string', minLength: 1, maxLength: 100, description: 'a-z, 0-9, ., - and _ (e.g. welcome.html); defaults to one made from the name' },
   },
 } as const;
 
