@@ -4,6 +4,7 @@ import { call, tenantWithToken } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestEngine, type TestEngine } from '../helpers/engine.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { until } from '../helpers/wait.ts';
 
 let database: TestDatabase;
 let engine: TestEngine;
@@ -150,7 +151,7 @@ describe('tenants and scopes', () => {
     for (const [method, path, body] of [
       ['GET', `/v1/templates/${t.id}`], ['GET', '/v1/templates/mine-only'], ['PUT', `/v1/templates/${t.id}`, { name: 'x', subject: 'x', text: 'x' }],
       ['DELETE', `/v1/templates/${t.id}`], ['GET', `/v1/templates/${t.id}/versions`], ['GET', `/v1/templates/${t.id}/versions/1`],
-      ['POST', `/v1/templates/${t.id}/render`, {}], ['POST', `/v1/templates/${t.id}/test`, { to: 'x@example.com', from: 'a@acme.test' }],
+      ['POST', `/v1/templates/${t.id}/render`, {}], ['GET', `/v1/templates/${t.id}/performance`], ['POST', `/v1/templates/${t.id}/test`, { to: 'x@example.com', from: 'a@acme.test' }],
     ] as const) {
       const res = await api(method, path, body, otherToken);
       expect([method, path, res.status, res.json.error]).toEqual([method, path, 404, 'not_found']);
@@ -183,5 +184,15 @@ describe('POST /v1/templates/{id}/test', () => {
     expect(received.envelopeFrom).toBe('news@acme.test');
     const job = (await database.db.query('SELECT template_id, template_version FROM proxy_jobs WHERE id = $1', [res.json.job_id])).rows[0];
     expect(job).toEqual({ template_id: t.id, template_version: 2 });
+
+    // Performance keys on template id and version.
+    const perf = await until(async () => {
+      const r = await api('GET', `/v1/templates/${t.slug}/performance`);
+      return r.json.data[0]?.sent === 1 && r.json;
+    }, 10_000, 'the send counted');
+    expect(perf).toEqual({
+      template_id: t.id,
+      data: [{ version: 2, sends: 1, sent: 1, delivered: 0, opens: 0, clicks: 0, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0, click_rate: 0 }],
+    });
   });
 });

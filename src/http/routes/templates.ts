@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { verifiedDomainRequired } from '../../domains/domains.ts';
+import { resolveWindow } from '../../observability/cursor.ts';
+import { templateVersionPerformance } from '../../observability/reports.ts';
 import { sendTemplateTest, type TemplateTestRequest } from '../../templates/test-send.ts';
 import {
   createTemplate, deleteTemplate, getTemplate, getTemplateVersion, listTemplates, listTemplateVersions, renderStoredTemplate, updateTemplate,
@@ -10,7 +12,7 @@ import { sendPage } from '../read-api.ts';
 import { failures } from '../schemas.ts';
 import {
   RenderedTemplate, RenderTemplateRequest, Template, TemplateInput as TemplateInputSchema, templateIdParam, templateListQuery, TemplatePage,
-  TemplateVersion, TemplateVersionPage, TestTemplateRequest, TestTemplateResponse, versionParams,
+  TemplatePerformance, TemplateVersion, TemplateVersionPage, TestTemplateRequest, TestTemplateResponse, versionParams, windowQuery,
 } from '../schemas/templates.ts';
 
 interface PageQuery {
@@ -125,6 +127,25 @@ export async function templateRoutes(app: FastifyInstance, deps: AppDeps & { ren
       });
       request.log.info({ job_id: result.job_id, template_id: result.template_id }, 'template test send queued');
       return reply.code(202).send(result);
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { from?: string; to?: string } }>(
+    '/v1/templates/:id/performance',
+    {
+      config: { scope: 'reports.view' },
+      schema: {
+        summary: "Per-version performance of the template's transactional sends accepted in the window (default: the trailing 30 days)",
+        security,
+        params: templateIdParam,
+        querystring: windowQuery,
+        response: { 200: TemplatePerformance, ...failures(401, 403, 404, 422) },
+      },
+    },
+    async (request) => {
+      const { template_id } = await getTemplateVersion(db, request.principal.tenantId, request.params.id);
+      const window = resolveWindow(request.query.from, request.query.to);
+      return { template_id, data: await templateVersionPerformance(db, request.principal.tenantId, template_id, window) };
     },
   );
 }

@@ -106,3 +106,32 @@ export const templateListQuery = {
   type: 'object',
   properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 50 }, cursor: { type: 'string', maxLength: 1000 } },
 } as const;
+
+const rate = { type: 'number', minimum: 0, maximum: 1 } as const;
+const total = { type: 'integer' } as const;
+
+export const TemplatePerformance = {
+  type: 'object',
+  required: ['template_id', 'data'],
+  properties: {
+    template_id: { type: 'string', format: 'uuid' },
+    data: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['version', 'sends', 'sent', 'delivered', 'opens', 'clicks', 'bounced', 'complained', 'bounce_rate', 'complaint_rate', 'open_rate', 'click_rate'],
+        properties: {
+          version: { type: 'integer' },
+          sends: { ...total, description: 'Transactional sends (jobs) accepted in the window with this version' },
+          sent: total, delivered: total, opens: total, clicks: total, bounced: total, complained: total,
+          bounce_rate: rate, complaint_rate: rate, open_rate: rate, click_rate: rate,
+        },
+      },
+    },
+  },
+} as const;
+
+export const windowQuery = {
+  type: 'object',
+  properties: { from: { type: 'string', maxLength: 64 }, to: { type: 'string', maxLength: 64 } },
+} as const;
