@@ -37,6 +37,9 @@ export interface ProxySendRequest {
   scheduled_at?: string;
 }
 
+/** A send as accepted: with `template_id`, subject/html/text are left out and come from the template. */
+export type SendInput = Omit<ProxySendRequest, 'subject' | 'html' | 'text'> & Partial<Pick<ProxySendRequest, 'subject' | 'html' | 'text'>>;
+
 /** How far ahead `scheduled_at` may be. */
 export const MAX_SCHEDULE_DAYS = 30;
 
@@ -82,12 +85,15 @@ interface Resolved {
   scheduledAt: Date | null;
 }
 
-async function resolve(db: Db, tenantId: string, req: ProxySendRequest, renderer?: TemplateRenderer): Promise<Resolved> {
+async function resolve(db: Db, tenantId: string, req: SendInput, renderer?: TemplateRenderer): Promise<Resolved> {
   const scheduledAt = scheduledTime(req.scheduled_at);
   const attachments = await prepareAttachments(req.attachments);
   if (req.template_id === undefined) {
     if (req.variables !== undefined) throw invalid('variables need template_id');
-    return { req, attachments, template: null, scheduledAt };
+    const { subject, html, text } = req;
+    // The route's schema requires them without a template; a direct caller is held to it here.
+    if (subject === undefined || html === undefined || text === undefined) throw invalid('subject, html and text are required without template_id');
+    return { req: { ...req, subject, html, text }, attachments, template: null, scheduledAt };
   }
   if (req.subject !== undefined || req.html !== undefined || req.text !== undefined) {
     throw invalid('give template_id or subject/html/text, not both');
@@ -121,7 +127,7 @@ function uniqueRecipients(to: string[]): string[] {
 export async function submitProxySend(
   db: Db,
   tenantId: string,
-  given: ProxySendRequest,
+  given: SendInput,
   options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean; renderer?: TemplateRenderer },
 ): Promise<SubmitResult> {
   // The request as given (a template's rendering excluded) is what a replay must match.

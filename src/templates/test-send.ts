@@ -40,7 +40,7 @@ export async function sendTemplateTest(
       strict_variables: req.strict ?? false,
       tags: { campaign_id: 'template-test', site_id: '', list_id: '', segment: '' },
       idempotency_key: `template-test:${newId()}`,
-    } as Parameters<typeof submitProxySend>[2],
+    },
     { ...options, renderer },
   );
   return { job_id: result.jobId, status: 'queued' as const, template_id: template.template_id, version: template.version };

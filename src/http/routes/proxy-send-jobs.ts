@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { verifiedDomainRequired } from '../../domains/domains.ts';
 import { DomainError, invalid } from '../../errors.ts';
 import { cancelScheduledMessage, rescheduleMessage } from '../../sending/scheduled.ts';
-import { submitProxySend, type ProxySendRequest } from '../../sending/submit.ts';
+import { submitProxySend, type SendInput } from '../../sending/submit.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError } from '../errors.ts';
@@ -25,6 +25,9 @@ function idempotencyKey(body: string | undefined, header: string | undefined): s
   return key;
 }
 
+/** A body as sent: the key may come from the Idempotency-Key header instead. */
+type SendBody = Omit<SendInput, 'idempotency_key'> & { idempotency_key?: string };
+
 const DOMAIN_STATUS: Record<DomainError['kind'], number> = { invalid: 422, conflict: 409, forbidden: 403, not_found: 404 };
 
 export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps & { renderer: TemplateRenderer }) {
@@ -35,7 +38,7 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps & { re
     renderer: deps.renderer,
   };
 
-  async function accept(request: FastifyRequest, body: ProxySendRequest, headerKey: string | undefined) {
+  async function accept(request: FastifyRequest, body: SendBody, headerKey: string | undefined) {
     assertActsFor(request, body.tenant_id);
     const req = { ...body, idempotency_key: idempotencyKey(body.idempotency_key, headerKey) };
     const result = await submitProxySend(deps.db, request.principal.tenantId, req, submitOptions);
@@ -46,7 +49,7 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps & { re
   // The served schema is the contract's; validation allows its documented alternatives.
   const validateSend = () => app.validatorCompiler!({ schema: SendRequestAccepted, httpPart: 'body', method: 'POST', url: '/v1/send-jobs' });
 
-  app.post<{ Body: ProxySendRequest; Headers: { 'idempotency-key'?: string } }>(
+  app.post<{ Body: SendBody; Headers: { 'idempotency-key'?: string } }>(
     '/v1/send-jobs',
     {
       config: { scope: 'send' },
@@ -89,7 +92,7 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps & { re
             const e = validate.errors?.[0];
             throw invalid(`messages/${index}${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`);
           }
-          const body = item as ProxySendRequest;
+          const body = item as SendBody;
           const result = await accept(request, body, body.idempotency_key === undefined && header !== undefined ? `${header}:${index}` : undefined);
           data.push({ index, status: 'queued' as const, job_id: result.jobId });
         } catch (err) {
