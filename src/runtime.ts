@@ -49,6 +49,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
   let orchestration: Orchestration | undefined;
   let webhooks: { stop(): Promise<void> } | undefined;
+  let renderer: JobRenderer | undefined;
 
   /**
    * The order matters: requests and claims stop first while in-flight sends finish and are recorded
@@ -83,13 +84,15 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     if (roles.worker) {
       transport = createTransport(config);
       const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
-      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking), signer);
+      renderer = new JobRenderer(database.db, config.tracking);
+      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, renderer, signer);
       await dispatcher.start();
       undeliverableApplier = startUndeliverableApplier(database.db, logger);
       webhooks = await startWebhookDelivery(database.db, database.url, config, logger);
     }
     if (roles.api) {
-      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
+      // One pool of render threads per process: `start` shares the dispatcher's with the API.
+      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler, renderer });
       await app.listen({ port: config.port, host: config.host });
     }
   } catch (err) {

@@ -15,6 +15,8 @@ export const SCOPES = {
   'identities.view': 'Read sending identities (/v1/identities)',
   'tracking.view': 'Read tracking domains (/v1/tracking-domains)',
   'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
+  'templates.manage': 'Create, update, delete and test-send stored templates (/v1/templates)',
+  'templates.view': 'Read and preview-render stored templates',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
@@ -26,6 +28,7 @@ export type Scope = keyof typeof SCOPES;
 export const DEFAULT_SCOPES: Scope[] = [
   'send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view',
   'domains.manage', 'identities.view', 'tracking.view', 'webhooks.manage',
+  'templates.manage', 'templates.view',
 ];
 
 export function parseScopes(input: string): Scope[] {

@@ -13,7 +13,7 @@ export interface ClaimedMessage {
   leaseDeadline: number;
   skip: SkipReason | null;
   /** A proxy send's content, as submitted. */
-  proxy?: Omit<MessageToCompose, 'id' | 'recipient'>;
+  proxy?: Omit<MessageToCompose, 'id' | 'recipient'> & { attachmentsOf?: string };
   /** A list send job's message: rendered per recipient from the job's template. */
   list?: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown> };
 }
@@ -52,6 +52,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
      -- since the message was queued means it is not sent.
      SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
             j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
+            j.to_header, j.cc_header, j.reply_to, CASE WHEN j.attachment_count > 0 THEN j.id END AS attachments_of,
             c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
             CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
                  WHEN c.expires_at <= now() THEN 'expired'
@@ -74,7 +75,10 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
     skip: r.skip,
     proxy: r.send_job_id
       ? undefined
-      : { from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe },
+      : {
+          from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe,
+          toHeader: r.to_header, cc: r.cc_header, replyTo: r.reply_to, attachmentsOf: r.attachments_of ?? undefined,
+        },
     list: r.send_job_id ? { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {} } : undefined,
   }));
 }

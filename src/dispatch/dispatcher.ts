@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
 import { RenderFailure, type JobRenderer } from '../jobs/render.ts';
+import { AttachmentCache } from '../sending/attachments.ts';
 import { composeMessage, type MessageSigner, type MessageToCompose } from '../sending/compose.ts';
 import { DISPATCH_CHANNEL } from '../sending/submit.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
@@ -42,6 +43,8 @@ export class Dispatcher {
   /** Claimed by this worker and not yet given back (outcome written or released): never reclaimed by it. */
   private readonly held = new Set<string>();
   private readonly lease: ReturnType<typeof leaseTimings>;
+  /** A send's attachments, loaded once for all its copies. */
+  private readonly attachments: AttachmentCache;
 
   constructor(
     private readonly db: Db,
@@ -55,6 +58,7 @@ export class Dispatcher {
     private readonly signer?: MessageSigner,
   ) {
     this.lease = leaseTimings(options.leaseSeconds);
+    this.attachments = new AttachmentCache(db);
     if (renderer) renderer.log ??= log;
   }
 
@@ -221,7 +225,11 @@ export class Dispatcher {
   }
 
   private async content(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<MessageToCompose> {
-    if (message.proxy) return { ...message.proxy, id: message.id, recipient: message.recipient };
+    if (message.proxy) {
+      const { attachmentsOf, ...proxy } = message.proxy;
+      const attachments = attachmentsOf ? await this.attachments.load(attachmentsOf) : undefined;
+      return { ...proxy, id: message.id, recipient: message.recipient, ...(attachments ? { attachments } : {}) };
+    }
     if (!rendered) throw new Error('list message without a renderer');
     return rendered;
   }

@@ -21,6 +21,8 @@ import { reportRoutes } from './routes/reports.ts';
 import { proxySendRoutes } from './routes/proxy-send-jobs.ts';
 import { sendJobRoutes } from './routes/send-jobs.ts';
 import type { JobScheduler } from '../jobs/runner.ts';
+import { JobRenderer } from '../jobs/render.ts';
+import { templateRoutes } from './routes/templates.ts';
 import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
@@ -36,6 +38,8 @@ export interface AppDeps {
   snsFetcher?: SnsFetcher;
   /** Schedules list send jobs (pg-boss); absent in apps that do not serve /api/send-jobs. */
   scheduler?: JobScheduler;
+  /** Render threads for stored templates (the worker's, in `start`); without, the app starts its own on first use. */
+  renderer?: JobRenderer;
   /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -158,7 +162,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(observabilityRoutes, deps);
   await app.register(accountRoutes, deps);
   await app.register(reportRoutes, deps);
-  await app.register(proxySendRoutes, deps);
+  // Template renders (previews, template sends) run in render threads, never on this event loop.
+  const renderer = deps.renderer ?? new JobRenderer(deps.db, deps.config.tracking);
+  if (!deps.renderer) app.addHook('onClose', () => renderer.close());
+  await app.register(proxySendRoutes, { ...deps, renderer });
+  await app.register(templateRoutes, { ...deps, renderer });
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
   await app.register(sesWebhookRoutes, deps);

@@ -1,9 +1,11 @@
 import { workerData } from 'node:worker_threads';
+import { convert } from 'html-to-text';
 import type { MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
 import { parseTemplate, type CompiledTemplate } from './template.ts';
-import type { JobDefinition, ListMessage, RenderResult, RenderTask, RenderTaskResult } from './render.ts';
+import type { JobDefinition, ListMessage, RenderResult, RenderTask, RenderTaskResult, TemplateRenderResult, TemplateRenderTask } from './render.ts';
+import { DomainError } from '../errors.ts';
 
 // Runs in a render thread only: the compiled templates of tenant jobs live here, and a runaway
 // render costs this thread (terminated from outside), never the event loop of the API.
@@ -72,8 +74,22 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
   return { message: composed };
 }
 
+/** One stored template with the caller's variables (not cached: previews and single sends). */
+function renderTemplateTask(task: TemplateRenderTask): TemplateRenderResult {
+  Atomics.store(new Int32Array(task.progress), 0, 1);
+  try {
+    const rendered = parseTemplate(task.template).render(task.variables, { strict: task.strict });
+    // Only html given: the text part is the rendered html as text (links kept as `text [url]`).
+    if (rendered.html && rendered.text === undefined) rendered.text = convert(rendered.html, { wordwrap: 78 });
+    return { rendered };
+  } catch (err) {
+    return { failed: (err as Error)?.message ?? String(err), code: err instanceof DomainError ? err.code : 'template_error' };
+  }
+}
+
 /** Renders a chunk of one job's messages, saying which one it is on (the caller times each). */
-export function renderInWorker(task: RenderTask): RenderTaskResult {
+export function renderInWorker(task: RenderTask | TemplateRenderTask): RenderTaskResult | TemplateRenderResult {
+  if ('template' in task) return renderTemplateTask(task);
   const jobId = task.messages[0].list.jobId;
   const job = jobs.get(jobId) ?? (task.job ? prepare(task.job) : undefined);
   // The definition travels only when this thread asks for it: most tasks carry the recipients alone.

@@ -6,7 +6,8 @@ import { trackingHostFor } from '../domains/domains.ts';
 import type { Logger } from '../log.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 import type { TrackingSettings } from '../tracking/links.ts';
-import { TEMPLATE_LIMITS, type TemplateSource } from './template.ts';
+import { DomainError } from '../errors.ts';
+import { TEMPLATE_LIMITS, type TemplateSource, type TemplateVariables } from './template.ts';
 
 export interface ListMessage {
   id: string;
@@ -37,6 +38,16 @@ export interface RenderTask {
   job?: JobDefinition;
 }
 export type RenderResult = { message: MessageToCompose } | { failed: string };
+
+/** One stored template rendered with a caller's variables (a preview, a transactional send). */
+export interface TemplateRenderTask {
+  template: TemplateSource;
+  variables: TemplateVariables;
+  strict: boolean;
+  progress: SharedArrayBuffer;
+}
+export type RenderedTemplate = { subject: string; html?: string; text?: string };
+export type TemplateRenderResult = { rendered: RenderedTemplate } | { failed: string; code: string };
 export type RenderTaskResult = { results: RenderResult[] } | { missing: true };
 
 /**
@@ -162,6 +173,22 @@ export class JobRenderer {
     return this.renderMany([message]).get(message.id)!;
   }
 
+  /**
+   * Renders one template with the caller's variables in a render thread, under the same time limit
+   * as sends. Throws DomainError('invalid', 'missing_variable' | 'template_error', message).
+   */
+  async renderTemplate(template: TemplateSource, variables: TemplateVariables, options: { strict?: boolean } = {}): Promise<RenderedTemplate> {
+    let result: TemplateRenderResult;
+    try {
+      result = (await this.dispatch((progress) => ({ template, variables, strict: options.strict ?? false, progress }) satisfies TemplateRenderTask)) as TemplateRenderResult;
+    } catch (err) {
+      if (err instanceof RenderStopped) throw new DomainError('invalid', 'template_error', `template: ${err.message}`);
+      throw err;
+    }
+    if ('failed' in result) throw new DomainError('invalid', result.code, result.failed);
+    return result.rendered;
+  }
+
   private async runChunk(jobId: string, pending: Pending[]): Promise<void> {
     try {
       let result = await this.run(pending, undefined);
@@ -181,7 +208,12 @@ export class JobRenderer {
     }
   }
 
-  private async run(pending: Pending[], job: JobDefinition | undefined): Promise<RenderTaskResult> {
+  private run(pending: Pending[], job: JobDefinition | undefined): Promise<RenderTaskResult> {
+    return this.dispatch((progress) => ({ messages: pending.map((p) => p.message), progress, job }) satisfies RenderTask) as Promise<RenderTaskResult>;
+  }
+
+  /** Runs one task in a render thread under the watchdog; RenderStopped names the item that ran away. */
+  private async dispatch(task: (progress: SharedArrayBuffer) => RenderTask | TemplateRenderTask): Promise<unknown> {
     if (this.closed) throw new Error('renderer closed');
     const pool = (this.pool ??= this.createPool());
     const progress = new SharedArrayBuffer(4);
@@ -191,7 +223,7 @@ export class JobRenderer {
     this.running.add(running);
     this.watchdog ??= setInterval(() => this.watch(), Math.max(10, Math.min(100, this.timeoutMs / 4))).unref();
     try {
-      return (await pool.run({ messages: pending.map((p) => p.message), progress, job } satisfies RenderTask, { signal: running.abort.signal })) as RenderTaskResult;
+      return await pool.run(task(progress), { signal: running.abort.signal });
     } catch (err) {
       if (running.abort.signal.aborted) throw new RenderStopped(running.seen - 1, `render exceeded ${this.timeoutMs} ms`);
       // Render errors come back as results: a throw while rendering is the thread dying under that

@@ -15,8 +15,16 @@ export interface RecipientVars {
   unsubscribe_url: string;
 }
 
+/** A stored template's variables (src/templates/): the caller's own values, nothing else in scope. */
+export type TemplateVariables = Record<string, unknown>;
+
+export interface RenderOptions {
+  /** A variable the template uses but the values lack fails the render (`missing_variable`). */
+  strict?: boolean;
+}
+
 export interface CompiledTemplate {
-  render(vars: RecipientVars): { subject: string; html?: string; text?: string };
+  render(vars: RecipientVars | TemplateVariables, options?: RenderOptions): { subject: string; html?: string; text?: string };
 }
 
 /**
@@ -39,6 +47,7 @@ const common = {
   ownPropertyOnly: true, // no prototype access: {{ email.constructor }} is nothing
   strictFilters: true, // an unknown filter is an error at job creation, not a silent no-op
   strictVariables: false, // a missing preference renders empty, as Liquid authors expect
+  lenientIf: true, // under a strict render, `{% if x %}` and `| default` may still test a missing x
   templates: {}, // include/render/layout resolve against an empty in-memory map: never the disk
   cache: false,
   parseLimit: TEMPLATE_LIMITS.parseChars,
@@ -61,11 +70,13 @@ const SAMPLE: RecipientVars = {
 
 const HAS_LIQUID = /\{\{|\{%/;
 
-type Part = (vars: RecipientVars, renderLimit: number) => string;
+type Part = (vars: object, renderLimit: number, strict?: boolean) => string;
 
 function templateError(part: string, err: unknown): DomainError {
   // liquidjs messages carry the line/column; keep them, but never a stack or a file path.
   const message = (err as Error)?.message?.split('\n')[0] ?? String(err);
+  const missing = (err as Error)?.name === 'UndefinedVariableError' ? /^undefined variable: ([^,]+)/.exec(message) : null;
+  if (missing) return new DomainError('invalid', 'missing_variable', `template ${part}: variable "${missing[1]}" is used but not given (${message})`);
   return new DomainError('invalid', 'template_error', `template ${part}: ${message}`);
 }
 
@@ -78,10 +89,10 @@ function compilePart(engine: Liquid, name: string, source: string): Part {
   } catch (err) {
     throw templateError(name, err);
   }
-  return (vars, renderLimit) => {
+  return (vars, renderLimit, strict) => {
     try {
       // The vars object is the whole scope: globals stay empty, and nothing of ours leaks in.
-      return engine.renderSync(tpl, vars, { renderLimit, memoryLimit: TEMPLATE_LIMITS.memory }) as string;
+      return engine.renderSync(tpl, vars, { renderLimit, memoryLimit: TEMPLATE_LIMITS.memory, strictVariables: strict }) as string;
     } catch (err) {
       throw templateError(name, err);
     }
@@ -102,17 +113,17 @@ export function parseTemplate(source: TemplateSource): CompiledTemplate & { chec
   const html = source.html === undefined ? undefined : compilePart(htmlEngine, 'html', source.html);
   const text = source.text === undefined ? undefined : compilePart(plainEngine, 'text', source.text);
 
-  const run = (vars: RecipientVars, limit: number) => {
+  const run = (vars: object, limit: number, strict?: boolean) => {
     const out: { subject: string; html?: string; text?: string } = {
       // A header cannot span lines: a template that renders newlines into the subject folds to spaces.
-      subject: subject(vars, limit).replace(/[\r\n]+\s*/g, ' ').trim(),
+      subject: subject(vars, limit, strict).replace(/[\r\n]+\s*/g, ' ').trim(),
     };
-    if (html) out.html = html(vars, limit);
-    if (text) out.text = text(vars, limit);
+    if (html) out.html = html(vars, limit, strict);
+    if (text) out.text = text(vars, limit, strict);
     return out;
   };
   return {
-    render: (vars) => run(vars, TEMPLATE_LIMITS.renderMs),
+    render: (vars, options) => run(vars, TEMPLATE_LIMITS.renderMs, options?.strict),
     check: () => void run(SAMPLE, TEMPLATE_LIMITS.compileRenderMs),
   };
 }

@@ -120,3 +120,32 @@ export async function templatePerformanceReport(db: Queryable, tenantId: string,
     click_rate: ratio(r.unique_clicks, r.delivered),
   }));
 }
+
+/**
+ * One row per version of a stored template (src/templates/), newest version first: the
+ * transactional sends made from it (proxy_jobs.template_id/template_version, migration 018)
+ * whose job was accepted in the window, summed from their per-job counters. Per-job counters keep
+ * no unique opens or clicks, so engagement rates count every open and click.
+ */
+export async function templateVersionPerformance(db: Queryable, tenantId: string, templateId: string, window: Window) {
+  const { rows } = await db.query<{
+    version: number; sends: number; sent: number; delivered: number; opens: number; clicks: number; bounced: number; complained: number;
+  }>(
+    `SELECT pj.template_version AS version, count(*)::int AS sends,
+            coalesce(sum(c.sent), 0)::bigint AS sent, coalesce(sum(c.delivered), 0)::bigint AS delivered,
+            coalesce(sum(c.opened), 0)::bigint AS opens, coalesce(sum(c.clicked), 0)::bigint AS clicks,
+            coalesce(sum(c.hard_bounced + c.soft_bounced), 0)::bigint AS bounced, coalesce(sum(c.complained), 0)::bigint AS complained
+       FROM proxy_jobs pj LEFT JOIN proxy_job_counters c ON c.proxy_job_id = pj.id
+      WHERE pj.tenant_id = $1 AND pj.template_id = $2 AND pj.created_at >= $3 AND pj.created_at < $4
+      GROUP BY pj.template_version
+      ORDER BY pj.template_version DESC`,
+    [tenantId, templateId, window.from, window.to],
+  );
+  return rows.map((r) => ({
+    ...r,
+    bounce_rate: ratio(r.bounced, r.sent),
+    complaint_rate: ratio(r.complained, r.sent),
+    open_rate: ratio(r.opens, r.delivered),
+    click_rate: ratio(r.clicks, r.delivered),
+  }));
+}

@@ -1,5 +1,6 @@
 import DKIM from 'nodemailer/lib/dkim/index.js';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { Attachment } from './attachments.ts';
 import { headerSafe } from './headers.ts';
 import type { ListUnsubscribe } from './submit.ts';
 
@@ -13,6 +14,11 @@ export interface MessageToCompose {
   text: string | null;
   headers: Record<string, string>;
   listUnsubscribe: ListUnsubscribe | null;
+  /** The To header of every copy of a send with cc or bcc; absent: the recipient alone. */
+  toHeader?: string[] | null;
+  cc?: string[] | null;
+  replyTo?: string[] | null;
+  attachments?: Attachment[];
 }
 
 export interface ComposedMessage {
@@ -82,7 +88,11 @@ export async function composeMessage(m: MessageToCompose, signing?: Signing | nu
   };
   const mail = new MailComposer({
     from: m.from,
-    to: m.recipient,
+    // The envelope recipient is always m.recipient (ComposedMessage.to); a Bcc copy's address is in no header.
+    to: m.toHeader?.length ? m.toHeader : m.recipient,
+    ...(m.cc?.length ? { cc: m.cc } : {}),
+    ...(m.replyTo?.length ? { replyTo: m.replyTo } : {}),
+    ...(m.attachments?.length ? { attachments: m.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })) } : {}),
     subject: headerSafe(m.subject),
     html: m.html || undefined,
     text: m.text || undefined,

@@ -1,0 +1,66 @@
+import type { Queryable } from '../db/pool.ts';
+import { DomainError } from '../errors.ts';
+import { UUID } from '../observability/cursor.ts';
+import { DISPATCH_CHANNEL, scheduledTime } from './submit.ts';
+
+/** A scheduled transactional message after PATCH /v1/messages/{id} or its cancel. */
+export interface ScheduledMessageView {
+  id: string;
+  status: string;
+  scheduled_at: string;
+}
+
+// Statuses a message reaches once a transport took it: too late to cancel or move.
+const SENT = new Set(['sending', 'sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained']);
+
+/**
+ * Why a message cannot be moved or cancelled: 404 when it is not this tenant's, 409 `already_sent`
+ * once a transport has it, `already_cancelled`, or `not_scheduled` (sent without scheduled_at, a
+ * list job's message, suppressed, failed or expired).
+ */
+async function refusal(db: Queryable, tenantId: string, id: string): Promise<DomainError> {
+  const { rows } = await db.query<{ status: string; scheduled: boolean }>(
+    `SELECT m.status, j.scheduled_at IS NOT NULL AS scheduled FROM messages m LEFT JOIN proxy_jobs j ON j.id = m.proxy_job_id
+      WHERE m.tenant_id = $1 AND m.id = $2::uuid`,
+    [tenantId, id],
+  );
+  const m = rows[0];
+  if (!m) return new DomainError('not_found', 'not_found', 'message not found');
+  if (SENT.has(m.status)) return new DomainError('conflict', 'already_sent', `message is ${m.status}: too late to change`);
+  if (m.status === 'cancelled') return new DomainError('conflict', 'already_cancelled', 'message was already cancelled');
+  return new DomainError('conflict', 'not_scheduled', m.scheduled ? `message is ${m.status}, not queued` : 'message was not sent with scheduled_at');
+}
+
+// A message is still scheduled while it is queued, never tried, and its send had a scheduled_at.
+// The UPDATE and the dispatcher's claim lock the same row: exactly one of them wins.
+const STILL_SCHEDULED = `m.tenant_id = $1 AND m.id = $2::uuid AND m.status = 'queued' AND m.attempts = 0
+  AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)`;
+
+const view = (r: { id: string; status: string; next_attempt_at: Date }): ScheduledMessageView => ({ id: r.id, status: r.status, scheduled_at: r.next_attempt_at.toISOString() });
+
+export async function cancelScheduledMessage(db: Queryable, tenantId: string, id: string): Promise<ScheduledMessageView> {
+  if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
+  const { rows } = await db.query(
+    `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now()
+      WHERE ${STILL_SCHEDULED} RETURNING m.id, m.status, m.next_attempt_at`,
+    [tenantId, id],
+  );
+  if (!rows[0]) throw await refusal(db, tenantId, id);
+  return view(rows[0]);
+}
+
+export async function rescheduleMessage(db: Queryable, tenantId: string, id: string, scheduledAt: string): Promise<ScheduledMessageView> {
+  if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
+  const at = scheduledTime(scheduledAt)!;
+  const { rows } = await db.query(
+    // The NOTIFY wakes the dispatcher: the new time may be sooner than the one it sleeps towards.
+    `WITH moved AS (
+       UPDATE messages m SET next_attempt_at = $3, updated_at = now()
+        WHERE ${STILL_SCHEDULED} RETURNING m.id, m.status, m.next_attempt_at
+     )
+     SELECT moved.*, pg_notify('${DISPATCH_CHANNEL}', '') FROM moved`,
+    [tenantId, id, at],
+  );
+  if (!rows[0]) throw await refusal(db, tenantId, id);
+  return view(rows[0]);
+}
