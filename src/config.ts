@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { channelSettings, ChannelConfigError, type ChannelSettings } from './channels/config.ts';
 import { deriveSecretsKey } from './secrets.ts';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
 
@@ -82,6 +83,8 @@ export interface Config {
   secretsKey?: Buffer;
   /** Sending domains (src/domains): DNS checks, the records we ask for, the send-time rule. */
   domains: DomainSettings;
+  /** SMS and WhatsApp (src/channels/config.ts). */
+  channels: ChannelSettings;
 }
 
 export interface DomainSettings {
@@ -223,6 +226,15 @@ function trustProxy(env: Env): boolean | string[] {
   return entries.length ? entries : false;
 }
 
+function channelsOrConfigError(env: Env): ChannelSettings {
+  try {
+    return channelSettings(env);
+  } catch (err) {
+    if (err instanceof ChannelConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const transport = str(env, 'SEND_ENGINE_TRANSPORT') ?? 'capture';
   if (!['capture', 'ses'].includes(transport) && !/^smtps?:\/\//.test(transport)) {
@@ -306,6 +318,7 @@ export function loadConfig(env: Env = process.env): Config {
     commit: str(env, 'SEND_ENGINE_COMMIT'),
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
+    channels: channelsOrConfigError(env),
   };
   if (config.webhooks.secretKey !== undefined && config.webhooks.secretKey.length < 32) {
     throw new ConfigError('WEBHOOK_SECRET_KEY must be at least 32 characters');

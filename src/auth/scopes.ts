@@ -15,6 +15,10 @@ export const SCOPES = {
   'identities.view': 'Read sending identities (/v1/identities)',
   'tracking.view': 'Read tracking domains (/v1/tracking-domains)',
   'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
+  'send:sms': 'Send SMS and request sender IDs (/v1/sms/send, /v1/sms/sender-id-requests)',
+  'read:sms': 'Read SMS messages, their timelines and approved sender IDs',
+  'send:whatsapp': 'Send WhatsApp messages and set the account\'s WhatsApp Cloud line',
+  'read:whatsapp': 'Read WhatsApp messages, their timelines and the WhatsApp Cloud line',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
@@ -26,6 +30,7 @@ export type Scope = keyof typeof SCOPES;
 export const DEFAULT_SCOPES: Scope[] = [
   'send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view',
   'domains.manage', 'identities.view', 'tracking.view', 'webhooks.manage',
+  'send:sms', 'read:sms', 'send:whatsapp', 'read:whatsapp',
 ];
 
 export function parseScopes(input: string): Scope[] {

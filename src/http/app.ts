@@ -23,6 +23,8 @@ import { sendJobRoutes } from './routes/send-jobs.ts';
 import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
+import { smsRoutes } from './routes/sms.ts';
+import { whatsappRoutes } from './routes/whatsapp.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
@@ -166,6 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(undeliverableRoutes, deps);
   await app.register(domainRoutes, deps);
   await app.register(webhookEndpointRoutes, deps);
+  await app.register(smsRoutes, deps);
+  await app.register(whatsappRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
