@@ -20,11 +20,12 @@ WITH r AS (
          CASE r.outcome WHEN 'delivered' THEN 'delivered' WHEN 'read' THEN 'opened' ELSE 'failed' END AS target
     FROM r WHERE r.outcome <> 'sent'
 ), matched AS (
-  SELECT t.*, m.id AS message_id, m.tenant_id
+  SELECT t.*, m.id AS message_id, m.tenant_id, m.sent_at
     FROM typed t JOIN messages m ON m.provider_message_id = t.provider_id AND m.channel = t.channel
 ), ins AS (
   INSERT INTO message_events (id, tenant_id, message_id, type, occurred_at, data, dedupe_key)
-  SELECT event_id, tenant_id, message_id, type, occurred_at,
+  -- Providers stamp whole seconds: a receipt is never placed before the send it reports on.
+  SELECT event_id, tenant_id, message_id, type, greatest(occurred_at, sent_at),
          jsonb_strip_nulls(jsonb_build_object('provider_message_id', provider_id, 'error', error)),
          'rcpt:' || message_id || ':' || type
     FROM matched
