@@ -92,25 +92,23 @@ export async function smsRoutes(app: FastifyInstance, deps: AppDeps) {
     if (!secretMatches(sms.webhookToken, token)) throw unauthorized('invalid token');
   };
 
-  app.post<{ Querystring: { token?: string }; Body: { id: string; status: string; err?: string } | Array<{ id: string; status: string; err?: string }> }>(
+  app.post<{ Querystring: { token?: string }; Body: { id: string; status: string; err?: string } }>(
     '/v1/webhooks/sms/dlr',
     {
       schema: {
-        summary: 'Delivery receipts (one or an array) from a carrier or aggregator; ?token=SMS_WEBHOOK_TOKEN', tags: ['sms', 'webhooks'],
-        querystring: tokenQuery, body: { anyOf: [DlrBody, { type: 'array', items: DlrBody, minItems: 1, maxItems: 1000 }] },
+        summary: 'A delivery receipt from a carrier or aggregator; ?token=SMS_WEBHOOK_TOKEN', tags: ['sms', 'webhooks'],
+        querystring: tokenQuery, body: DlrBody,
         response: { 200: Received, ...errors(401, 404, 422) },
       },
     },
     async (request) => {
       requireToken(request.query.token);
-      const receipts: Receipt[] = [];
-      for (const dlr of [request.body].flat()) {
-        const outcome = DLR_OUTCOME[dlr.status.toUpperCase()];
-        if (!outcome) throw unprocessable(`unknown receipt status ${JSON.stringify(dlr.status.slice(0, 40))}`, 'unknown_status');
-        receipts.push({ channel: 'sms', providerMessageId: dlr.id, outcome, error: outcome === 'failed' ? `dlr ${dlr.status}${dlr.err ? ` err:${dlr.err}` : ''}` : undefined });
-      }
-      const { unmatched } = await applyReceipts(db, receipts);
-      return { received: receipts.length - unmatched.length };
+      const dlr = request.body;
+      const outcome = DLR_OUTCOME[dlr.status.toUpperCase()];
+      if (!outcome) throw unprocessable(`unknown receipt status ${JSON.stringify(dlr.status)}`, 'unknown_status');
+      const receipt: Receipt = { channel: 'sms', providerMessageId: dlr.id, outcome, error: outcome === 'failed' ? `dlr ${dlr.status}${dlr.err ? ` err:${dlr.err}` : ''}` : undefined };
+      const { unmatched } = await applyReceipts(db, [receipt]);
+      return { received: unmatched.length || outcome === 'sent' ? 0 : 1 };
     },
   );
 
