@@ -27,7 +27,7 @@ async function startSmsc() {
       submitted++;
       const id = `m${++seq}`;
       session.send(pdu.response({ message_id: id }));
-      if (pdu.registered_delivery & 1) {
+      if (pdu.registered_delivery & 1 && process.env.BENCH_SMS_RECEIPTS !== '0') {
         session.deliver_sm({ source_addr: pdu.destination_addr, destination_addr: pdu.source_addr, esm_class: 4, short_message: `id:${id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:` });
       }
     });
@@ -82,7 +82,7 @@ export default async function sms() {
      SELECT id, $1, 'sms', 'Your code is 123456', 'ACME', 'STANDARD', 1, 'GSM-7' FROM m`,
     [tenant.id, MESSAGES],
   );
-  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: BENCH_JWT_SECRET, DISPATCH_CONCURRENCY: process.env.DISPATCH_CONCURRENCY ?? '64' });
+  const config = loadConfig({ DATABASE_URL: database.url, JWT_SECRET: BENCH_JWT_SECRET, DISPATCH_CONCURRENCY: process.env.DISPATCH_CONCURRENCY ?? '64', DISPATCH_BATCH_SIZE: process.env.DISPATCH_BATCH_SIZE ?? '100' });
   const logger = createLogger('warn');
   const transport = new SmppTransport({ url: `smpp://127.0.0.1:${smsc.port}`, systemId: 'bench', password: 'x', log: logger, onReceipts: receiptRecorder(database.db, logger) });
   while (!transport.isBound) await sleep(10);
