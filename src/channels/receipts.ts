@@ -32,12 +32,12 @@ WITH r AS (
   ON CONFLICT (dedupe_key) DO NOTHING
   RETURNING message_id
 ), best AS (
-  SELECT DISTINCT ON (message_id) message_id, target FROM matched
+  SELECT DISTINCT ON (message_id) message_id, target, error FROM matched
    WHERE message_id IN (SELECT message_id FROM ins)
    ORDER BY message_id, message_status_rank(target) DESC
 ), moved AS (
   UPDATE messages m
-     SET status = b.target, last_error = COALESCE((SELECT error FROM matched x WHERE x.message_id = m.id AND x.target = 'failed' LIMIT 1), m.last_error),
+     SET status = b.target, last_error = CASE WHEN b.target = 'failed' THEN b.error ELSE m.last_error END,
          updated_at = now()
     FROM best b
    WHERE m.id = b.message_id AND message_status_rank(m.status) < message_status_rank(b.target)

@@ -262,6 +262,19 @@ describe('sending through the SMSC', () => {
     expect((await get(b, '/v1/sms')).json).toMatchObject({ data: [], total: null });
   });
 
+  it('deliverability by channel: sent, delivered, failed (UNDELIV + refused, as bounced), opted out or expired (as suppressed)', async () => {
+    const report = await get(a, '/v1/reports/deliverability?channel=sms&group_by=month');
+    expect(report.status).toBe(200);
+    const [month] = report.json.data;
+    const counts = (await database.db.query(
+      `SELECT count(*) FILTER (WHERE e.type = 'send')::int AS sent, count(*) FILTER (WHERE e.type = 'delivery')::int AS delivered
+         FROM message_events e JOIN messages m ON m.id = e.message_id WHERE m.tenant_id = $1 AND m.channel = 'sms'`, [a.tenantId])).rows[0];
+    expect(month).toMatchObject({ sent: counts.sent, delivered: counts.delivered, bounced: 2, suppressed: 2, complained: 0 });
+    expect(month.sent).toBeGreaterThan(5);
+    expect((await get(b, '/v1/reports/deliverability?channel=sms')).json.data).toEqual([]);
+    expect((await get(a, '/v1/reports/engagement?channel=sms')).status).toBe(422);
+  });
+
   it('scopes: a key without send:sms cannot send', async () => {
     const readOnly = await tenantWithToken(database.db, ['read:sms'], 'reader');
     const res = await send(readOnly, { to: '+33612345674', body: 'x', senderId: 'ACME', flow: 'STANDARD' });

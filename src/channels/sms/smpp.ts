@@ -39,6 +39,10 @@ const FINAL_STAT: Record<string, Receipt['outcome']> = {
 };
 const FINAL_STATE: Record<number, Receipt['outcome']> = { 2: 'delivered', 3: 'failed', 4: 'failed', 5: 'failed', 7: 'failed', 8: 'failed' };
 
+// Receipts are not urgent: written in batches of up to this long, which also lets the dispatcher
+// record the sends first (a receipt can come back within a millisecond of its submit_sm_resp).
+const RECEIPT_FLUSH_MS = 250;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -151,7 +155,7 @@ export class SmppTransport implements ChannelTransport {
   /** Receipts are written in batches (a busy SMSC sends thousands a second). */
   private queueReceipt(receipt: Receipt) {
     this.receipts.push(receipt);
-    this.receiptTimer ??= setTimeout(() => void this.flushReceipts(), 20);
+    this.receiptTimer ??= setTimeout(() => void this.flushReceipts(), RECEIPT_FLUSH_MS);
   }
 
   private async flushReceipts(attempt = 0): Promise<void> {
