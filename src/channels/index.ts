@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { WebhookHttpClient } from '../webhooks/http-client.ts';
 import { applyReceipts } from './receipts.ts';
 import { keywordOf, recordInboundKeyword } from './sms/opt-outs.ts';
+import { e164OrUndefined } from './sms/phone.ts';
 import { SmppTransport } from './sms/smpp.ts';
 import { HttpSmsTransport } from './sms/twilio.ts';
 import type { ChannelTransports, Receipt } from './types.ts';
@@ -48,7 +49,8 @@ export function createChannelTransports(config: Config, db: Db, log: Logger): Ch
       onReceipts: receiptRecorder(db, log),
       onInbound: async ({ from, to, text }) => {
         const keyword = keywordOf(text);
-        if (keyword) await recordInboundKeyword(db, from, to, keyword);
+        const phone = e164OrUndefined(from);
+        if (keyword && phone) await recordInboundKeyword(db, phone, to, keyword);
       },
     });
   } else if (provider?.kind === 'http') {

@@ -26,7 +26,7 @@ beforeAll(async () => {
   const base = new URL(provider.url);
   api = await startTestApp(database.db, database.url, {
     SMS_PROVIDER_URL: `http://AC123:authtoken@${base.host}`, SMS_PROVIDER_WEBHOOK_SECRET: SIGNING, PROVIDER_ALLOW_PRIVATE: 'true',
-    ADMIN_TOKEN, DISPATCH_POLL_MS: '50', SEND_RETRY_BASE_MS: '50', SEND_MAX_ATTEMPTS: '3',
+    ADMIN_TOKEN, SMS_WEBHOOK_TOKEN: SIGNING, DISPATCH_POLL_MS: '50', SEND_RETRY_BASE_MS: '50', SEND_MAX_ATTEMPTS: '3',
   });
   tenant = await tenantWithToken(database.db);
   const asked = await call(api.baseUrl, 'POST', '/v1/sms/sender-id-requests', { token: tenant.token, body: { senderId: '+33700000001' } });
@@ -88,5 +88,12 @@ describe('HTTP SMS provider (Twilio-shaped)', () => {
     const failed = await status(refused.json.id, 'FAILED');
     expect(failed.attempts).toBe(1);
     expect(failed.error).toMatch(/400 code 21211/);
+  });
+
+  it('a STOP to a numeric sender matches with or without its +', async () => {
+    const stop = await call(api.baseUrl, 'POST', `/v1/webhooks/sms/inbound-opt-out?token=${SIGNING}`, { body: { from: '33612340001', to: '33700000001', text: 'UNSUBSCRIBE' } });
+    expect(stop.json).toEqual({ action: 'opt_out', accounts: 1 });
+    const row = (await database.db.query('SELECT phone, keyword FROM sms_opt_outs WHERE tenant_id = $1', [tenant.tenantId])).rows;
+    expect(row).toEqual([{ phone: '+33612340001', keyword: 'UNSUBSCRIBE' }]);
   });
 });

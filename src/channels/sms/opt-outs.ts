@@ -21,7 +21,8 @@ export function keywordOf(text: string): InboundKeyword {
 const RECORD_SQL = `
 WITH tenants AS (
   SELECT DISTINCT m.tenant_id FROM messages m JOIN channel_messages c ON c.message_id = m.id
-   WHERE m.recipient = $1 AND m.channel = 'sms' AND c.sender_id = $2
+   -- A numeric sender may come back with or without its +.
+   WHERE m.recipient = $1 AND m.channel = 'sms' AND ltrim(c.sender_id, '+') = ltrim($2, '+')
 ), added AS (
   INSERT INTO sms_opt_outs (tenant_id, phone, sender_id, keyword)
   SELECT tenant_id, $1, $2, $4 FROM tenants WHERE $3 = 'opt_out'
