@@ -32,15 +32,19 @@ export interface ClaimedMessage {
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const leaseDeadline = Date.now() + leaseSeconds * 1000;
   const { rows } = await db.query(
-    `WITH due AS (
-       SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
+    `WITH urgent AS (
+       -- OTP SMS (priority > 0) go first, from an index that holds only them (migration 021).
+       SELECT id FROM messages m WHERE status = 'queued' AND priority > 0 AND next_attempt_at <= now()
+       ORDER BY priority DESC, next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+     ), due AS (
+       SELECT id FROM messages m WHERE status = 'queued' AND priority = 0 AND next_attempt_at <= now()
          -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
          AND NOT EXISTS (SELECT 1 FROM tenants t
                           WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
                             AND (m.send_job_id IS NOT NULL
                                  OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
-       -- OTP SMS (priority 1) first; an expired one is claimed, to be settled as expired below.
-       ORDER BY priority DESC, next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+       -- A message past its expires_at (an OTP, a closed window) is claimed too, to be settled as expired below.
+       ORDER BY next_attempt_at LIMIT greatest(0, $1 - (SELECT count(*) FROM urgent)) FOR UPDATE OF m SKIP LOCKED
      ), expired AS (
        SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
          AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
@@ -49,7 +53,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
        UPDATE messages m
           SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
               lease_until = now() + make_interval(secs => $3), updated_at = now()
-        WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
+        WHERE m.id IN (SELECT id FROM urgent UNION ALL SELECT id FROM due UNION ALL SELECT id FROM expired)
        RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at, m.channel
      )
      -- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end

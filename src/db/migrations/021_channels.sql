@@ -8,8 +8,9 @@ ALTER TABLE messages
   -- Claim order: higher first (OTP SMS = 1), then due time. 0 for everything else.
   ADD COLUMN priority smallint NOT NULL DEFAULT 0;
 
--- The claim's due scan in priority order (messages_due stays for "when is the next one due?").
-CREATE INDEX messages_due_priority ON messages (priority DESC, next_attempt_at) WHERE status = 'queued';
+-- The claim takes due urgent messages (OTP SMS) first, through this index of only them: email rows
+-- (priority 0) never enter it, so the email path writes no extra index entry.
+CREATE INDEX messages_due_urgent ON messages (priority DESC, next_attempt_at) WHERE status = 'queued' AND priority > 0;
 -- GET /v1/sms and /v1/whatsapp pages, newest first; inbound opt-outs and WhatsApp sessions find a
 -- handset's earlier messages. Partial: email rows never enter these indexes.
 CREATE INDEX messages_channel_created ON messages (tenant_id, channel, created_at DESC, id DESC) WHERE channel <> 'email';
