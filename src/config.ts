@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { channelSettings, ChannelConfigError, type ChannelSettings } from './channels/config.ts';
 import { deriveSecretsKey } from './secrets.ts';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
 
@@ -80,6 +81,8 @@ export interface Config {
   secretsKey?: Buffer;
   /** Sending domains (src/domains): DNS checks, the records we ask for, the send-time rule. */
   domains: DomainSettings;
+  /** SMS and WhatsApp (src/channels/config.ts). */
+  channels: ChannelSettings;
 }
 
 export interface DomainSettings {
@@ -221,6 +224,15 @@ function trustProxy(env: Env): boolean | string[] {
   return entries.length ? entries : false;
 }
 
+function channelsOrConfigError(env: Env): ChannelSettings {
+  try {
+    return channelSettings(env);
+  } catch (err) {
+    if (err instanceof ChannelConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const transport = str(env, 'SEND_ENGINE_TRANSPORT') ?? 'capture';
   if (!['capture', 'ses'].includes(transport) && !/^smtps?:\/\//.test(transport)) {
@@ -303,6 +315,7 @@ export function loadConfig(env: Env = process.env): Config {
     commit: str(env, 'SEND_ENGINE_COMMIT'),
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
+    channels: channelsOrConfigError(env),
   };
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
     throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { createChannelTransports } from './channels/index.ts';
+import type { ChannelTransports } from './channels/types.ts';
 import { ConfigError, type Config } from './config.ts';
 import { openDatabase, type OpenDatabase } from './db/open.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
@@ -46,6 +48,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let app: FastifyInstance | undefined;
   let dispatcher: Dispatcher | undefined;
   let transport: Transport | undefined;
+  let channels: ChannelTransports = {};
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
   let orchestration: Orchestration | undefined;
   let webhooks: { stop(): Promise<void> } | undefined;
@@ -71,6 +74,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     await step('webhook delivery', async () => webhooks?.stop());
     await step('orchestration', async () => orchestration?.stop());
     await step('transport', async () => transport?.close());
+    await step('sms and whatsapp transports', () => Promise.all(Object.values(channels).map((c) => c.close())));
     await step('database', () => database.close());
     if (failed.length) throw new Error(`shutdown steps failed: ${failed.join(', ')}`);
   }
@@ -85,7 +89,8 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       transport = createTransport(config);
       const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
       renderer = new JobRenderer(database.db, config.tracking);
-      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, renderer, signer);
+      channels = createChannelTransports(config, database.db, logger);
+      dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, renderer, signer, channels);
       await dispatcher.start();
       undeliverableApplier = startUndeliverableApplier(database.db, logger);
       webhooks = await startWebhookDelivery(database.db, database.url, config, logger);

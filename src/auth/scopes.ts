@@ -17,6 +17,10 @@ export const SCOPES = {
   'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
   'templates.manage': 'Create, update, delete and test-send stored templates (/v1/templates)',
   'templates.view': 'Read and preview-render stored templates',
+  'send:sms': 'Send SMS and request sender IDs (/v1/sms/send, /v1/sms/sender-id-requests)',
+  'read:sms': 'Read SMS messages, their timelines and approved sender IDs',
+  'send:whatsapp': 'Send WhatsApp messages and set the account\'s WhatsApp Cloud line',
+  'read:whatsapp': 'Read WhatsApp messages, their timelines and the WhatsApp Cloud line',
 } as const;
 
 export type Scope = keyof typeof SCOPES;
@@ -29,6 +33,7 @@ export const DEFAULT_SCOPES: Scope[] = [
   'send', 'jobs.manage', 'lists.view', 'messages.view', 'reports.view', 'suppressions.view', 'undeliverable.view', 'org.view',
   'domains.manage', 'identities.view', 'tracking.view', 'webhooks.manage',
   'templates.manage', 'templates.view',
+  'send:sms', 'read:sms', 'send:whatsapp', 'read:whatsapp',
 ];
 
 export function parseScopes(input: string): Scope[] {

@@ -1,8 +1,9 @@
+import type { ChannelContent, Channel } from '../channels/types.ts';
 import type { Queryable } from '../db/pool.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 
 /** Why a claimed message must not be sent after all (its state changed since it was queued). */
-export type SkipReason = 'suppressed' | 'cancelled' | 'expired' | 'unsubscribed';
+export type SkipReason = 'suppressed' | 'cancelled' | 'expired' | 'unsubscribed' | 'opted_out';
 
 export interface ClaimedMessage {
   id: string;
@@ -12,6 +13,9 @@ export interface ClaimedMessage {
   /** Local time after which this worker must not start the send: the lease may be gone. */
   leaseDeadline: number;
   skip: SkipReason | null;
+  channel: Channel;
+  /** An SMS or WhatsApp message's content (channel_messages); sent by its channel's transport. */
+  content?: ChannelContent;
   /** A proxy send's content, as submitted. */
   proxy?: Omit<MessageToCompose, 'id' | 'recipient'> & { attachmentsOf?: string };
   /** A list send job's message: rendered per recipient from the job's template. */
@@ -28,15 +32,19 @@ export interface ClaimedMessage {
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const leaseDeadline = Date.now() + leaseSeconds * 1000;
   const { rows } = await db.query(
-    `WITH due AS (
-       SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
-         AND (m.expires_at IS NULL OR m.expires_at > now())
+    `WITH urgent AS (
+       -- OTP SMS (priority > 0) go first, from an index that holds only them (migration 021).
+       SELECT id FROM messages m WHERE status = 'queued' AND priority > 0 AND next_attempt_at <= now()
+       ORDER BY priority DESC, next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+     ), due AS (
+       SELECT id FROM messages m WHERE status = 'queued' AND priority = 0 AND next_attempt_at <= now()
          -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
          AND NOT EXISTS (SELECT 1 FROM tenants t
                           WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
                             AND (m.send_job_id IS NOT NULL
                                  OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
-       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+       -- A message past its expires_at (an OTP, a closed window) is claimed too, to be settled as expired below.
+       ORDER BY next_attempt_at LIMIT greatest(0, $1 - (SELECT count(*) FROM urgent)) FOR UPDATE OF m SKIP LOCKED
      ), expired AS (
        SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
          AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
@@ -45,8 +53,8 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
        UPDATE messages m
           SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
               lease_until = now() + make_interval(secs => $3), updated_at = now()
-        WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
-       RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at
+        WHERE m.id IN (SELECT id FROM urgent UNION ALL SELECT id FROM due UNION ALL SELECT id FROM expired)
+       RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at, m.channel
      )
      -- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end
      -- since the message was queued means it is not sent.
@@ -54,7 +62,9 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
             j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
             j.to_header, j.cc_header, j.reply_to, CASE WHEN j.attachment_count > 0 THEN j.id END AS attachments_of,
             c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
+            c.channel, ch.body, ch.sender_id, ch.flow, ch.segments, ch.template, ch.phone_number_id,
             CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
+                 WHEN c.channel = 'sms' AND EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.tenant_id = c.tenant_id AND o.phone = c.recipient) THEN 'opted_out'
                  WHEN c.expires_at <= now() THEN 'expired'
                  WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
                  WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
@@ -63,6 +73,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
        LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
        LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
        LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
+       LEFT JOIN channel_messages ch ON ch.message_id = c.id
        LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`,
     [limit, workerId, leaseSeconds, held],
   );
@@ -73,7 +84,11 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
     attempts: r.attempts,
     leaseDeadline,
     skip: r.skip,
-    proxy: r.send_job_id
+    channel: r.channel,
+    content: r.channel === 'email'
+      ? undefined
+      : { body: r.body, senderId: r.sender_id, flow: r.flow, segments: r.segments, template: r.template, phoneNumberId: r.phone_number_id },
+    proxy: r.send_job_id || r.channel !== 'email'
       ? undefined
       : {
           from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe,

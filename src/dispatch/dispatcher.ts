@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
+import type { ChannelTransports } from '../channels/types.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
@@ -56,6 +57,8 @@ export class Dispatcher {
     private readonly renderer?: JobRenderer,
     /** DKIM key and return path by the tenant's verified From domain (src/domains/signing.ts). */
     private readonly signer?: MessageSigner,
+    /** SMS and WhatsApp transports (src/channels): a claimed message's channel chooses its transport. */
+    private readonly channels: ChannelTransports = {},
   ) {
     this.lease = leaseTimings(options.leaseSeconds);
     this.attachments = new AttachmentCache(db);
@@ -196,11 +199,19 @@ export class Dispatcher {
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
     if (message.skip) {
-      const status = message.skip === 'unsubscribed' ? 'cancelled' : message.skip;
+      const status = message.skip === 'unsubscribed' ? 'cancelled' : message.skip === 'opted_out' ? 'suppressed' : message.skip;
       this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${message.skip} before send` });
       return true;
     }
     try {
+      if (message.content) {
+        const channel = this.channels[message.channel as keyof ChannelTransports];
+        if (!channel) throw new TransportError(`no ${message.channel} transport configured`, false);
+        const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+        const { providerMessageId } = await channel.send({ id: message.id, tenantId: message.tenantId, recipient: message.recipient, content: message.content }, { signal });
+        this.record({ id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId });
+        return true;
+      }
       const content = await this.content(message, rendered);
       const composed = await composeMessage(content, await this.signer?.signingFor(message.tenantId, content.from));
       // Rendering may have taken a while: the send still must end before the lease does.

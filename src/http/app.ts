@@ -25,6 +25,8 @@ import { JobRenderer } from '../jobs/render.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
+import { smsRoutes } from './routes/sms.ts';
+import { whatsappRoutes } from './routes/whatsapp.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
@@ -174,6 +176,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(undeliverableRoutes, deps);
   await app.register(domainRoutes, deps);
   await app.register(webhookEndpointRoutes, deps);
+  await app.register(smsRoutes, deps);
+  await app.register(whatsappRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -20,6 +20,15 @@ export const WEBHOOK_EVENT_TYPES = [
   'send_job.completed',
   'send_job.failed',
   'send_job.cancelled',
+  // SMS and WhatsApp (src/channels; migration 021 replaces webhook_event_types()).
+  'sms.sent',
+  'sms.delivered',
+  'sms.failed',
+  'sms.opt_out',
+  'whatsapp.sent',
+  'whatsapp.delivered',
+  'whatsapp.read',
+  'whatsapp.failed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -30,6 +30,7 @@ interface Route {
 
 const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS_PER_ROUTE ?? 40);
 const SES_SECRET = 'fuzz-ses-secret-0123456789abcdef';
+const CHANNEL_SECRET = 'fuzz-channel-secret-0123456789abcdef';
 
 let database: TestDatabase;
 let orchestration: Orchestration;
@@ -46,6 +47,9 @@ beforeAll(async () => {
   const config = testConfig(database.url, {
     DEFAULT_FROM_ADDRESS: 'news@acme.test', SES_WEBHOOK_SECRET: SES_SECRET, RATE_LIMIT_LIVE_PER_MINUTE: '1000000',
     TRACKING_SECRET: 'fuzz-tracking-secret-0123456789abcdef',
+    // SMS and WhatsApp routes past their "not configured" answers (nothing listens on port 1).
+    SMS_PROVIDER_URL: 'smpp://fuzz:pw@127.0.0.1:1', SMS_WEBHOOK_TOKEN: CHANNEL_SECRET, SMS_PROVIDER_WEBHOOK_SECRET: CHANNEL_SECRET,
+    WHATSAPP_VERIFY_TOKEN: CHANNEL_SECRET, WHATSAPP_APP_SECRET: CHANNEL_SECRET, WHATSAPP_PHONE_NUMBER_ID: '100200300', WHATSAPP_ACCESS_TOKEN: 'fuzz',
   });
   const logger = createLogger(process.env.TEST_LOG ?? 'silent');
   orchestration = await startOrchestration(database.url, database.db, logger, { worker: false, sendJobs: { chunkSize: 100, defaultRatePerSecond: null, checkEverySeconds: 1 } });
@@ -76,6 +80,10 @@ beforeAll(async () => {
   known.set('string:tenant_id', fc.constant(tenantId));
   known.set('string:message_id', fc.constantFrom(messageId, 'ses-fuzz'));
   known.set('string:from', fc.constant('news@acme.test'));
+  known.set('string:token', fc.constant(CHANNEL_SECRET));
+  known.set('string:senderId', fc.constant('ACME'));
+  await database.db.query(`INSERT INTO sms_sender_ids (id, tenant_id, sender_id, status) VALUES ('01890000-0000-7000-8000-0000000005a5', $1, 'ACME', 'approved')`, [tenantId]);
+  known.set('string:to', fc.constantFrom('+33612345678', 'ACME'));
   known.set('object:template', fc.record({ subject: fc.constant('Hi {{ email }}'), html: fc.constant('<p>{{ email }}</p>'), text: fc.constant('x') }, { requiredKeys: ['html'] }));
   known.set('string:*', fc.constantFrom(
     tokenOf(openPixelUrl(tracking, messageId)),
@@ -84,6 +92,8 @@ beforeAll(async () => {
   ));
   signers = [
     { matches: (url) => url.startsWith('/webhooks/subscriptions') || url.startsWith('/webhooks/lists/'), headers: (raw) => ({ ...signWebhook({ clientId: client.clientId, secret: client.secret, body: raw }) }) },
+    { matches: (url) => url === '/v1/webhooks/sms/provider', headers: (raw) => ({ 'x-signature': `sha256=${createHmac('sha256', CHANNEL_SECRET).update(raw).digest('hex')}` }) },
+    { matches: (url) => url === '/v1/webhooks/whatsapp', headers: (raw) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', CHANNEL_SECRET).update(raw).digest('hex')}` }) },
     { matches: (url) => url === '/webhooks/ses', headers: (raw) => ({ 'x-amz-sns-signature': createHmac('sha256', SES_SECRET).update(raw).digest('hex') }) },
   ];
 }, 60_000);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { channelDeliverability } from '../../channels/reports.ts';
 import { addressDomain } from '../../domains/names.ts';
 import { resolveWindow } from '../../observability/cursor.ts';
 import { deliverabilityReport, engagementReport, templatePerformanceReport, type GroupBy } from '../../observability/reports.ts';
@@ -72,6 +73,10 @@ export async function reportRoutes(app: FastifyInstance, deps: AppDeps) {
       },
       async (request) => {
         const q = request.query;
+        // SMS and WhatsApp deliverability (src/channels/reports.ts); other channel filters are refused below.
+        if (report === deliverabilityReport && (q.channel === 'sms' || q.channel === 'whatsapp') && q.identity === undefined) {
+          return { data: await channelDeliverability(db, request.principal.tenantId, q.channel, resolveWindow(q.from, q.to), q.group_by) };
+        }
         const identity = reportFilters(q);
         return { data: await report(db, request.principal.tenantId, resolveWindow(q.from, q.to), q.group_by, identity) };
       },

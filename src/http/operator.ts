@@ -1,0 +1,22 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { notFound, unauthorized } from './errors.ts';
+
+/** Constant-time equality of a configured secret and a presented one (hashes first: equal lengths, no length leak). */
+export function secretMatches(expected: string | undefined, given: string | undefined): boolean {
+  if (!expected || typeof given !== 'string') return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(expected), digest(given));
+}
+
+/**
+ * Operator-only routes: `Authorization: Bearer <ADMIN_TOKEN>`. Without ADMIN_TOKEN configured the
+ * route does not exist (404), so nothing operator-only is reachable by default.
+ */
+export function operatorOnly(adminToken: string | undefined) {
+  return async (request: FastifyRequest) => {
+    if (!adminToken) throw notFound(`route ${request.method} ${request.url.split('?')[0]} not found`);
+    const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (!secretMatches(adminToken, given)) throw unauthorized('operator routes require Authorization: Bearer <ADMIN_TOKEN>');
+  };
+}
