@@ -14,6 +14,12 @@ declare module 'fastify' {
     scope?: Scope;
     /** Any valid credential, no particular scope (GET /v1/_scopes). */
     authenticated?: boolean;
+    /**
+     * Where the credential comes from on routes that speak another provider's API (src/compat):
+     * a header carrying the bare key (`api-key` for Brevo, `x-postmark-server-token` for Postmark).
+     * Default: `Authorization: Bearer <token>`.
+     */
+    credentialHeader?: string;
   }
   interface FastifyRequest {
     principal: Principal;
@@ -21,6 +27,11 @@ declare module 'fastify' {
 }
 
 const TENANT_CACHE_MS = 60_000;
+
+/** A header holding the bare key, shaped like the Bearer match ([1] is the token). */
+function bareCredential(value: string | string[] | undefined): [string, string] | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9._~+/-]+=*$/.test(value) ? [value, value] : undefined;
+}
 
 export const authPlugin = fp(async (app: FastifyInstance, opts: { jwt: JwtSettings; db: Db; rateLimit?: RateLimitSettings }) => {
   const verifyJwt = createTokenVerifier(opts.jwt);
@@ -48,9 +59,9 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { jwt: JwtSettin
     const scope = request.routeOptions.config?.scope;
     if (!scope && !request.routeOptions.config?.authenticated) return;
     if (limiter?.ipBlocked(request, reply)) return reply;
-    const header = request.headers.authorization;
-    const match = header?.match(/^Bearer ([A-Za-z0-9._~+/-]+=*)$/);
-    let failure = match ? undefined : 'missing or malformed Authorization: Bearer header';
+    const credentialHeader = request.routeOptions.config?.credentialHeader;
+    const match = credentialHeader ? bareCredential(request.headers[credentialHeader]) : request.headers.authorization?.match(/^Bearer ([A-Za-z0-9._~+/-]+=*)$/);
+    let failure = match ? undefined : credentialHeader ? `missing or malformed ${credentialHeader} header` : 'missing or malformed Authorization: Bearer header';
     if (match) {
       try {
         request.principal = await verify(match[1]);
