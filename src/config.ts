@@ -82,6 +82,18 @@ export interface Config {
   secretsKey?: Buffer;
   /** Sending domains (src/domains): DNS checks, the records we ask for, the send-time rule. */
   domains: DomainSettings;
+  /** The dashboard (src/ui): the operator credential and session lifetime. */
+  ui: UiSettings;
+  /** Prometheus /metrics (src/metrics): a bearer token on the API port, and/or a port of its own. */
+  metrics: { token?: string; port?: number; host: string };
+}
+
+export interface UiSettings {
+  /** ADMIN_TOKEN: signs an operator in (every tenant); unset: only API keys sign in. */
+  adminToken?: string;
+  /** SESSION_SECRET signs session cookies; unset: derived from the secrets key (see ui/session.ts). */
+  sessionSecret?: string;
+  sessionHours: number;
 }
 
 export interface DomainSettings {
@@ -306,7 +318,16 @@ export function loadConfig(env: Env = process.env): Config {
     commit: str(env, 'SEND_ENGINE_COMMIT'),
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
+    ui: { adminToken: str(env, 'ADMIN_TOKEN'), sessionSecret: str(env, 'SESSION_SECRET'), sessionHours: int(env, 'SESSION_HOURS', 12, 1) },
+    metrics: {
+      token: str(env, 'METRICS_TOKEN'),
+      port: str(env, 'METRICS_PORT') === undefined ? undefined : int(env, 'METRICS_PORT', 0, 1),
+      host: str(env, 'METRICS_HOST') ?? '127.0.0.1',
+    },
   };
+  for (const [name, value] of [['ADMIN_TOKEN', config.ui.adminToken], ['SESSION_SECRET', config.ui.sessionSecret], ['METRICS_TOKEN', config.metrics.token]] as const) {
+    if (value !== undefined && value.length < 32) throw new ConfigError(`${name} must be at least 32 characters (openssl rand -base64 32)`);
+  }
   if (config.webhooks.secretKey !== undefined && config.webhooks.secretKey.length < 32) {
     throw new ConfigError('WEBHOOK_SECRET_KEY must be at least 32 characters');
   }

@@ -15,6 +15,7 @@ export const SCOPES = {
   'identities.view': 'Read sending identities (/v1/identities)',
   'tracking.view': 'Read tracking domains (/v1/tracking-domains)',
   'webhooks.manage': 'Register and manage outbound webhook endpoints, see and retry their deliveries',
+  'keys.manage': "Create, rotate and revoke the tenant's API keys in the dashboard (a key grants at most its own scopes)",
 } as const;
 
 export type Scope = keyof typeof SCOPES;

@@ -24,6 +24,7 @@ import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
@@ -166,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(undeliverableRoutes, deps);
   await app.register(domainRoutes, deps);
   await app.register(webhookEndpointRoutes, deps);
+  await app.register(uiRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

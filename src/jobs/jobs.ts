@@ -207,3 +207,52 @@ export async function failSendJob(db: Db, id: string, reason: string): Promise<b
     return true;
   });
 }
+
+export interface SendJobSummary {
+  id: string;
+  name: string | null;
+  list_id: string;
+  status: SendJobStatus;
+  status_reason: string | null;
+  scheduled_at: string;
+  created_at: string;
+  finished_at: string | null;
+  /** Messages fanned out so far, and those past the transport (any outcome): a progress bar's two ends. */
+  total: number;
+  done: number;
+}
+
+/**
+ * A tenant's send jobs, newest first, with each job's progress counted through the
+ * messages_send_job index (one grouped probe per job on the page, never the tenant's messages).
+ */
+export async function listSendJobs(db: Queryable, tenantId: string, options: { limit: number; status?: SendJobStatus }): Promise<SendJobSummary[]> {
+  const { rows } = await db.query<{ id: string; name: string | null; list_id: string; status: SendJobStatus; status_reason: string | null; scheduled_at: Date; created_at: Date; finished_at: Date | null; total: number; done: number }>(
+    `SELECT j.id, j.name, j.list_id, j.status, j.status_reason, j.scheduled_at, j.created_at, j.finished_at, c.total, c.done
+       FROM send_jobs j
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS total, count(*) FILTER (WHERE m.status NOT IN ('queued', 'sending'))::int AS done
+           FROM messages m WHERE m.send_job_id = j.id) c
+      WHERE j.tenant_id = $1 AND ($2::text IS NULL OR j.status = $2)
+      ORDER BY j.created_at DESC, j.id DESC LIMIT $3`,
+    [tenantId, options.status ?? null, options.limit],
+  );
+  return rows.map((r) => ({
+    ...r,
+    scheduled_at: r.scheduled_at.toISOString(),
+    created_at: r.created_at.toISOString(),
+    finished_at: r.finished_at?.toISOString() ?? null,
+  }));
+}
+
+/** Messages of one job handed to the transport per minute, oldest first (a sends-over-time chart). */
+export async function sendJobSendsPerMinute(db: Queryable, tenantId: string, id: string): Promise<Array<{ minute: string; sent: number }>> {
+  const { rows } = await db.query<{ minute: Date; sent: number }>(
+    `SELECT date_trunc('minute', m.sent_at) AS minute, count(*)::int AS sent
+       FROM messages m JOIN send_jobs j ON j.id = m.send_job_id
+      WHERE j.tenant_id = $1 AND j.id = $2 AND m.sent_at IS NOT NULL
+      GROUP BY 1 ORDER BY 1`,
+    [tenantId, id],
+  );
+  return rows.map((r) => ({ minute: r.minute.toISOString(), sent: r.sent }));
+}
