@@ -11,6 +11,7 @@ import { listTenants } from '../../tenants/tenants.ts';
 import { dashboardAssets } from '../../ui/assets.ts';
 import { html } from '../../ui/html.ts';
 import { bare, layout, type Viewer } from '../../ui/layout.ts';
+import { PAGES } from '../../ui/pages.ts';
 import { isOperatorToken, readSession, SESSION_COOKIE, sessionKey, signSession, type Session } from '../../ui/session.ts';
 import { loginPage } from '../../ui/views/login.ts';
 import type { AppDeps } from '../app.ts';
@@ -160,10 +161,12 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
         const given = (request.body?.api_key ?? '').trim();
         const next = safeNext(request.body?.next);
         let session: Omit<Session, 'exp'> | undefined;
+        let scopes: Set<string> = ALL_SCOPES;
         if (given && isOperatorToken(config, given)) session = { kind: 'operator', tenantId: null };
         else if (isApiKeyToken(given)) {
           const principal = await verifyKey(given);
           if (principal) session = { kind: 'key', keyId: principal.keyId, tenantId: principal.tenantId };
+          if (principal) scopes = principal.scopes;
         }
         if (!session) {
           // The API's auth-failure budget per address: a guessing loop here is refused like one there.
@@ -176,7 +179,9 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
         }
         setSession(reply, session);
         request.log.info({ kind: session.kind, key_id: session.keyId }, 'dashboard sign-in');
-        return reply.redirect(next, 303);
+        // A key without the overview's scope lands on the first page it may open.
+        const landing = next === '/' ? (Object.values(PAGES).find((p) => scopes.has(p.scope))?.path ?? '/') : next;
+        return reply.redirect(landing, 303);
       },
     );
 
