@@ -13,6 +13,9 @@ import { deriveTrackingSecret } from './tracking/links.ts';
 import { createTransport } from './transports/index.ts';
 import { startWebhookDelivery } from './webhooks/worker.ts';
 import type { Transport } from './transports/transport.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { startMetricsServer } from './metrics/server.ts';
+import type { Server } from 'node:http';
 
 /** Embedded mode needs no configuration: a JWT secret is generated once and kept in the data folder. */
 export async function withEmbeddedDefaults(config: Config): Promise<Config> {
@@ -49,6 +52,8 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let undeliverableApplier: { stop(): Promise<void> } | undefined;
   let orchestration: Orchestration | undefined;
   let webhooks: { stop(): Promise<void> } | undefined;
+  let metricsServer: Server | undefined;
+  const metrics = new Metrics(database.db);
 
   /**
    * The order matters: requests and claims stop first while in-flight sends finish and are recorded
@@ -65,7 +70,11 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
         logger.error({ step: name, err: (err as Error).message }, 'shutdown step failed');
       }
     };
-    await Promise.all([step('http', async () => app?.close()), step('dispatcher', async () => dispatcher?.stop())]);
+    await Promise.all([
+      step('http', async () => app?.close()),
+      step('dispatcher', async () => dispatcher?.stop()),
+      step('metrics', () => new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()))),
+    ]);
     await step('undeliverable applier', async () => undeliverableApplier?.stop());
     await step('webhook delivery', async () => webhooks?.stop());
     await step('orchestration', async () => orchestration?.stop());
@@ -81,7 +90,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       domains: { settings: config.domains, secretsKey: config.secretsKey },
     });
     if (roles.worker) {
-      transport = createTransport(config);
+      transport = metrics.instrumentTransport(createTransport(config));
       const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
       dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, new JobRenderer(database.db, config.tracking), signer);
       await dispatcher.start();
@@ -89,9 +98,10 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       webhooks = await startWebhookDelivery(database.db, database.url, config, logger);
     }
     if (roles.api) {
-      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
+      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler, metrics });
       await app.listen({ port: config.port, host: config.host });
     }
+    if (config.metrics.port) metricsServer = await startMetricsServer(metrics, { port: config.metrics.port, host: config.metrics.host, token: config.metrics.token });
   } catch (err) {
     // A half-started engine still stops what it started (the embedded server included).
     await stop().catch((stopErr) => logger.error({ err: (stopErr as Error).message }, 'stopping after a failed start failed'));

@@ -28,6 +28,8 @@ import { uiRoutes } from './routes/ui.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +41,8 @@ export interface AppDeps {
   scheduler?: JobScheduler;
   /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
   onRoute?: (route: RouteOptions) => void;
+  /** The process's Prometheus metrics (src/metrics); one is made when absent. */
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -154,6 +158,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
+  const metrics = deps.metrics ?? new Metrics(deps.db);
+  metrics.instrumentHttp(app);
+  if (deps.config.metrics.token) await app.register(metricsRoutes, { metrics, token: deps.config.metrics.token });
   await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
