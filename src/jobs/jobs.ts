@@ -256,3 +256,9 @@ export async function sendJobSendsPerMinute(db: Queryable, tenantId: string, id:
   );
   return rows.map((r) => ({ minute: r.minute.toISOString(), sent: r.sent }));
 }
+
+/** The tenant a send job belongs to (the operator's CLI names a job by id alone); null when unknown. */
+export async function sendJobTenant(db: Queryable, id: string): Promise<string | null> {
+  const { rows } = await db.query<{ tenant_id: string }>('SELECT tenant_id FROM send_jobs WHERE id = $1', [id]);
+  return rows[0]?.tenant_id ?? null;
+}
