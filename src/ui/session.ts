@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
 
 /**
@@ -19,7 +19,9 @@ export const SESSION_COOKIE = 'se_session';
 
 export function sessionKey(config: Pick<Config, 'ui' | 'secretsKey' | 'jwt'>): Buffer {
   const material = config.ui.sessionSecret ?? config.secretsKey ?? config.jwt.secret;
-  if (!material) throw new Error('the dashboard needs SESSION_SECRET (or SECRETS_KEY / JWT_SECRET) to sign its sessions');
+  // Nothing configured (a JWKS-only setup without SECRETS_KEY): a key of this process, so
+  // sessions end at a restart and hold on one API process only. SESSION_SECRET fixes both.
+  if (!material) return randomBytes(32);
   return Buffer.from(hkdfSync('sha256', material, 'send-engine', 'dashboard sessions v1', 32));
 }
 
