@@ -18,7 +18,10 @@
           value: s.percent ? function (u, v) { return v == null ? '-' : (v * 100).toFixed(2) + '%'; } : undefined };
       }));
       var axes = [{}, { size: 60, values: spec.percent ? function (u, vals) { return vals.map(function (v) { return (v * 100).toFixed(1) + '%'; }); } : undefined }];
-      var plot = new uPlot({ width: width, height: spec.height || 220, series: series, axes: axes, scales: { x: { time: true } } },
+      // One point alone would stretch the time axis over years: show a few minutes around it.
+      var x = { time: true };
+      if (spec.x.length < 2) x.range = function () { var t = spec.x[0] || Date.now() / 1000; return [t - 300, t + 300]; };
+      var plot = new uPlot({ width: width, height: spec.height || 220, series: series, axes: axes, scales: { x: x } },
         [spec.x].concat(spec.series.map(function (s) { return s.values; })), el);
       new ResizeObserver(function () { plot.setSize({ width: Math.max(260, el.clientWidth), height: spec.height || 220 }); }).observe(el);
     });
