@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import { captureDir } from '../transports/index.ts';
 
 /** ANSI colours, only on a terminal (and never with NO_COLOR). */
 const colour = (code: number) => (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -14,7 +15,7 @@ export function startBanner(config: Config, o: { api: boolean; worker: boolean; 
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const database = o.embeddedPort ? `embedded PostgreSQL on port ${o.embeddedPort}, data in ${config.dataDir}` : 'external PostgreSQL (DATABASE_URL)';
   const transport = config.transport === 'capture'
-    ? `capture: messages are written as .eml files under ${config.dataDir} (see them: npx send-engine inbox)`
+    ? `capture: messages are written as .eml files to ${captureDir(config)} (see them: npx send-engine inbox)`
     : config.transport.startsWith('smtp') ? `SMTP relay ${config.transport.replace(/\/\/.*@/, '//***@')}` : `Amazon SES (${config.ses.region})`;
   const roles = [o.api && 'API', o.worker && 'worker'].filter(Boolean).join(' + ');
   const rows: Array<[string, string]> = [

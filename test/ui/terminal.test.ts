@@ -9,7 +9,7 @@ describe('the start banner', () => {
     const text = startBanner(config, { api: true, worker: true, embeddedPort: 54329 });
     expect(text).toContain('Dashboard  http://127.0.0.1:3100/');
     expect(text).toContain('embedded PostgreSQL on port 54329, data in /srv/se-data');
-    expect(text).toContain('capture: messages are written as .eml files under /srv/se-data');
+    expect(text).toMatch(/capture: messages are written as \.eml files to \/srv\/se-data\/\w+ \(see them: npx send-engine inbox\)/);
     expect(text).toContain('npx send-engine tenant create --name Acme --json');
   });
 
