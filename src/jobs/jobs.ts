@@ -217,22 +217,23 @@ export interface SendJobSummary {
   scheduled_at: string;
   created_at: string;
   finished_at: string | null;
-  /** Messages fanned out so far, and those past the transport (any outcome): a progress bar's two ends. */
-  total: number;
-  done: number;
+  /** Live jobs only (null once finished): messages fanned out so far, and those past the transport (any outcome). */
+  total: number | null;
+  done: number | null;
 }
 
 /**
- * A tenant's send jobs, newest first, with each job's progress counted through the
- * messages_send_job index (one grouped probe per job on the page, never the tenant's messages).
+ * A tenant's send jobs, newest first. Live jobs' progress is counted through the messages_send_job
+ * index (one probe per live job on the page); finished jobs are not counted (their figures are on
+ * getSendJob), so a page of big finished jobs costs nothing more than its rows.
  */
 export async function listSendJobs(db: Queryable, tenantId: string, options: { limit: number; status?: SendJobStatus }): Promise<SendJobSummary[]> {
-  const { rows } = await db.query<{ id: string; name: string | null; list_id: string; status: SendJobStatus; status_reason: string | null; scheduled_at: Date; created_at: Date; finished_at: Date | null; total: number; done: number }>(
+  const { rows } = await db.query<{ id: string; name: string | null; list_id: string; status: SendJobStatus; status_reason: string | null; scheduled_at: Date; created_at: Date; finished_at: Date | null; total: number | null; done: number | null }>(
     `SELECT j.id, j.name, j.list_id, j.status, j.status_reason, j.scheduled_at, j.created_at, j.finished_at, c.total, c.done
        FROM send_jobs j
-       CROSS JOIN LATERAL (
+       LEFT JOIN LATERAL (
          SELECT count(*)::int AS total, count(*) FILTER (WHERE m.status NOT IN ('queued', 'sending'))::int AS done
-           FROM messages m WHERE m.send_job_id = j.id) c
+           FROM messages m WHERE m.send_job_id = j.id) c ON j.status IN ('pending', 'running')
       WHERE j.tenant_id = $1 AND ($2::text IS NULL OR j.status = $2)
       ORDER BY j.created_at DESC, j.id DESC LIMIT $3`,
     [tenantId, options.status ?? null, options.limit],

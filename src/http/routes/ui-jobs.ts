@@ -11,7 +11,11 @@ const live = (status: string) => status === 'pending' || status === 'running';
  * A job's status and progress bar; while the job is live it polls itself (htmx) and replaces
  * itself, and the last answer (a finished job) has no trigger, so the polling stops.
  */
-function progress(job: { id: string; status: string; total: number; done: number }) {
+function progress(job: { id: string; status: string; total: number | null; done: number | null; finished_at?: string | null }) {
+  if (job.total === null || job.done === null) {
+    // A finished job in the list: its figures are on its page.
+    return html`<div class="job-progress" data-job="${job.id}" data-status="${job.status}">${statusBadge(job.status)} <span class="muted">finished ${when(job.finished_at)}</span></div>`;
+  }
   const label = job.total ? `${job.done} of ${job.total} sent or settled` : job.status === 'pending' ? 'waiting to start' : 'no recipients yet';
   return html`<div class="job-progress" data-job="${job.id}" data-status="${job.status}"
       ${live(job.status) ? html`hx-get="/ui/jobs/${job.id}/progress" hx-trigger="every 1s" hx-swap="outerHTML"` : ''}>
