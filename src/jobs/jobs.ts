@@ -229,11 +229,14 @@ export interface SendJobSummary {
  */
 export async function listSendJobs(db: Queryable, tenantId: string, options: { limit: number; status?: SendJobStatus }): Promise<SendJobSummary[]> {
   const { rows } = await db.query<{ id: string; name: string | null; list_id: string; status: SendJobStatus; status_reason: string | null; scheduled_at: Date; created_at: Date; finished_at: Date | null; total: number | null; done: number | null }>(
-    `SELECT j.id, j.name, j.list_id, j.status, j.status_reason, j.scheduled_at, j.created_at, j.finished_at, c.total, c.done
+    `SELECT j.id, j.name, j.list_id, j.status, j.status_reason, j.scheduled_at, j.created_at, j.finished_at,
+            CASE WHEN j.status IN ('pending', 'running') THEN c.total END AS total,
+            CASE WHEN j.status IN ('pending', 'running') THEN c.done END AS done
        FROM send_jobs j
-       LEFT JOIN LATERAL (
+       -- The status test inside: a one-time filter, so a finished job's messages are never read.
+       CROSS JOIN LATERAL (
          SELECT count(*)::int AS total, count(*) FILTER (WHERE m.status NOT IN ('queued', 'sending'))::int AS done
-           FROM messages m WHERE m.send_job_id = j.id) c ON j.status IN ('pending', 'running')
+           FROM messages m WHERE m.send_job_id = j.id AND j.status IN ('pending', 'running')) c
       WHERE j.tenant_id = $1 AND ($2::text IS NULL OR j.status = $2)
       ORDER BY j.created_at DESC, j.id DESC LIMIT $3`,
     [tenantId, options.status ?? null, options.limit],
