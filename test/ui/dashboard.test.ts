@@ -214,6 +214,23 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await shot('webhooks');
   });
 
+  it('every page: each control has a label, the first Tab reaches the skip link, which moves focus to the content', async () => {
+    const pages = ['/', '/ui/jobs', '/ui/messages', `/ui/messages/${a.messageId}`, '/ui/lists', `/ui/lists/${a.listId}`, '/ui/domains', '/ui/suppressions', '/ui/webhooks', '/ui/keys'];
+    for (const path of pages) {
+      await page.goto(`${engine.baseUrl}${path}`);
+      const unlabeled = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLInputElement>('input:not([type=hidden]), select, textarea, button')]
+          .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent?.trim())))
+          .map((el) => el.outerHTML.slice(0, 120)),
+      );
+      expect(unlabeled, path).toEqual([]);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate(() => document.activeElement?.textContent), path).toBe('Skip to content');
+      await page.keyboard.press('Enter');
+      expect(await page.evaluate(() => document.activeElement?.id), path).toBe('main');
+    }
+  });
+
   it('signs out: the dashboard asks for a key again', async () => {
     await signOut();
     await page.goto(`${engine.baseUrl}/ui/messages`);
