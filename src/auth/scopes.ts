@@ -21,6 +21,7 @@ export const SCOPES = {
   'read:sms': 'Read SMS messages, their timelines and approved sender IDs',
   'send:whatsapp': 'Send WhatsApp messages and set the account\'s WhatsApp Cloud line',
   'read:whatsapp': 'Read WhatsApp messages, their timelines and the WhatsApp Cloud line',
+  'keys.manage': "Create, rotate and revoke the tenant's API keys in the dashboard (a key grants at most its own scopes)",
 } as const;
 
 export type Scope = keyof typeof SCOPES;

@@ -28,9 +28,12 @@ import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { whatsappRoutes } from './routes/whatsapp.ts';
 import { trackingRoutes } from './routes/tracking.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -44,6 +47,8 @@ export interface AppDeps {
   renderer?: JobRenderer;
   /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
   onRoute?: (route: RouteOptions) => void;
+  /** The process's Prometheus metrics (src/metrics); one is made when absent. */
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -159,6 +164,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
+  const metrics = deps.metrics ?? new Metrics(deps.db);
+  metrics.instrumentHttp(app);
+  if (deps.config.metrics.token) await app.register(metricsRoutes, { metrics, token: deps.config.metrics.token });
   await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
@@ -178,6 +186,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  await app.register(uiRoutes, deps);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

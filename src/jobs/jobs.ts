@@ -207,3 +207,62 @@ export async function failSendJob(db: Db, id: string, reason: string): Promise<b
     return true;
   });
 }
+
+export interface SendJobSummary {
+  id: string;
+  name: string | null;
+  list_id: string;
+  status: SendJobStatus;
+  status_reason: string | null;
+  scheduled_at: string;
+  created_at: string;
+  finished_at: string | null;
+  /** Live jobs only (null once finished): messages fanned out so far, and those past the transport (any outcome). */
+  total: number | null;
+  done: number | null;
+}
+
+/**
+ * A tenant's send jobs, newest first. Live jobs' progress is counted through the messages_send_job
+ * index (one probe per live job on the page); finished jobs are not counted (their figures are on
+ * getSendJob), so a page of big finished jobs costs nothing more than its rows.
+ */
+export async function listSendJobs(db: Queryable, tenantId: string, options: { limit: number; status?: SendJobStatus }): Promise<SendJobSummary[]> {
+  const { rows } = await db.query<{ id: string; name: string | null; list_id: string; status: SendJobStatus; status_reason: string | null; scheduled_at: Date; created_at: Date; finished_at: Date | null; total: number | null; done: number | null }>(
+    `SELECT j.id, j.name, j.list_id, j.status, j.status_reason, j.scheduled_at, j.created_at, j.finished_at,
+            CASE WHEN j.status IN ('pending', 'running') THEN c.total END AS total,
+            CASE WHEN j.status IN ('pending', 'running') THEN c.done END AS done
+       FROM send_jobs j
+       -- The status test inside: a one-time filter, so a finished job's messages are never read.
+       CROSS JOIN LATERAL (
+         SELECT count(*)::int AS total, count(*) FILTER (WHERE m.status NOT IN ('queued', 'sending'))::int AS done
+           FROM messages m WHERE m.send_job_id = j.id AND j.status IN ('pending', 'running')) c
+      WHERE j.tenant_id = $1 AND ($2::text IS NULL OR j.status = $2)
+      ORDER BY j.created_at DESC, j.id DESC LIMIT $3`,
+    [tenantId, options.status ?? null, options.limit],
+  );
+  return rows.map((r) => ({
+    ...r,
+    scheduled_at: r.scheduled_at.toISOString(),
+    created_at: r.created_at.toISOString(),
+    finished_at: r.finished_at?.toISOString() ?? null,
+  }));
+}
+
+/** Messages of one job handed to the transport per minute, oldest first (a sends-over-time chart). */
+export async function sendJobSendsPerMinute(db: Queryable, tenantId: string, id: string): Promise<Array<{ minute: string; sent: number }>> {
+  const { rows } = await db.query<{ minute: Date; sent: number }>(
+    `SELECT date_trunc('minute', m.sent_at) AS minute, count(*)::int AS sent
+       FROM messages m JOIN send_jobs j ON j.id = m.send_job_id
+      WHERE j.tenant_id = $1 AND j.id = $2 AND m.sent_at IS NOT NULL
+      GROUP BY 1 ORDER BY 1`,
+    [tenantId, id],
+  );
+  return rows.map((r) => ({ minute: r.minute.toISOString(), sent: r.sent }));
+}
+
+/** The tenant a send job belongs to (the operator's CLI names a job by id alone); null when unknown. */
+export async function sendJobTenant(db: Queryable, id: string): Promise<string | null> {
+  const { rows } = await db.query<{ tenant_id: string }>('SELECT tenant_id FROM send_jobs WHERE id = $1', [id]);
+  return rows[0]?.tenant_id ?? null;
+}

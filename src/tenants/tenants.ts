@@ -16,3 +16,9 @@ export async function tenantExists(db: Queryable, id: string): Promise<boolean> 
   const { rowCount } = await db.query('SELECT 1 FROM tenants WHERE id = $1', [id]);
   return rowCount === 1;
 }
+
+/** Tenants by name, for the operator's tenant switcher in the dashboard (bounded). */
+export async function listTenants(db: Queryable, limit = 500): Promise<Tenant[]> {
+  const { rows } = await db.query<Tenant>('SELECT id, name, created_at FROM tenants ORDER BY name, id LIMIT $1', [limit]);
+  return rows;
+}
