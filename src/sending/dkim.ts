@@ -76,3 +76,13 @@ export function dkimSignature(fields: string[], bh: string, key: DkimKey, now = 
   // Folded at tag separators and inside b= (both ignored by relaxed canonicalisation and by b='s reader).
   return `${head.replace(/; (?=[hb]h?=)/g, ';\r\n ')}${b.replace(/.{1,72}/g, (part, at: number) => (at ? `\r\n ${part}` : part))}`;
 }
+
+/** Signs a raw message as it is (a transport-wide key for messages composed unsigned). */
+export function signRaw(raw: Buffer, key: DkimKey): Buffer {
+  const text = raw.toString('utf8');
+  const split = text.indexOf('\r\n\r\n');
+  const head = split < 0 ? text : text.slice(0, split);
+  const body = split < 0 ? '' : text.slice(split + 4);
+  const signature = dkimSignature(head.split(/\r\n(?![ \t])/), bodyHash(body), key);
+  return Buffer.concat([Buffer.from(`${signature}\r\n`), raw]);
+}
