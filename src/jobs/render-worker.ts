@@ -1,5 +1,5 @@
 import { workerData } from 'node:worker_threads';
-import type { MessageToCompose } from '../sending/compose.ts';
+import { MessageComposer, type MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
 import { parseTemplate, type CompiledTemplate } from './template.ts';
@@ -13,6 +13,8 @@ interface PreparedJob {
   tracking: TrackingSettings;
   template: CompiledTemplate | { error: string };
   rewriter: LinkRewriter | null;
+  /** What is the same for every recipient of the job's messages, built once in this thread. */
+  composer: MessageComposer;
 }
 
 // Jobs kept compiled per thread; a worker rarely runs more at once.
@@ -36,12 +38,13 @@ function prepare(job: JobDefinition): PreparedJob {
     tracking: jobTracking,
     template,
     rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+    composer: new MessageComposer(job.from, {}),
   };
   jobs.set(job.id, prepared);
   return prepared;
 }
 
-function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
+function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage, compose: RenderTask['compose']): RenderResult {
   const unsubscribe = unsubscribeUrl(job.tracking, {
     tenantId: message.tenantId,
     listId: message.list.listId,
@@ -59,7 +62,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
   } catch (err) {
     return { failed: (err as Error).message };
   }
-  const composed: MessageToCompose = {
+  const content: MessageToCompose = {
     id: message.id,
     recipient: message.recipient,
     from: job.from,
@@ -69,7 +72,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
     headers: {},
     listUnsubscribe: { url: unsubscribe },
   };
-  return { message: composed };
+  return compose ? { composed: job.composer.compose(content, compose.signing) } : { message: content };
 }
 
 /** Renders a chunk of one job's messages, saying which one it is on (the caller times each). */
@@ -86,7 +89,7 @@ export function renderInWorker(task: RenderTask): RenderTaskResult {
     results: task.messages.map((message, i) => {
       Atomics.store(progress, 0, i + 1);
       try {
-        return renderOne(ready, message);
+        return renderOne(ready, message, task.compose);
       } catch (err) {
         // Whatever this message makes our code throw (link rewriting, a bad id) fails this message
         // with the reason; only a dying thread makes the task itself fail.

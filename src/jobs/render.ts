@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import type { Queryable } from '../db/pool.ts';
 import { trackingHostFor } from '../domains/domains.ts';
 import type { Logger } from '../log.ts';
-import type { MessageToCompose } from '../sending/compose.ts';
+import type { ComposedMessage, MessageSigner, MessageToCompose, Signing } from '../sending/compose.ts';
 import type { TrackingSettings } from '../tracking/links.ts';
 import { TEMPLATE_LIMITS, type TemplateSource } from './template.ts';
 
@@ -35,8 +35,10 @@ export interface RenderTask {
   messages: ListMessage[];
   progress: SharedArrayBuffer;
   job?: JobDefinition;
+  /** Compose in the thread too (and DKIM-sign with this key): the raw bytes come back. */
+  compose?: { signing: Signing | null };
 }
-export type RenderResult = { message: MessageToCompose } | { failed: string };
+export type RenderResult = { message: MessageToCompose } | { composed: ComposedMessage } | { failed: string };
 export type RenderTaskResult = { results: RenderResult[] } | { missing: true };
 
 /**
@@ -74,7 +76,7 @@ interface Running {
 
 interface Pending {
   message: ListMessage;
-  resolve: (m: MessageToCompose) => void;
+  resolve: (m: MessageToCompose & ComposedMessage) => void;
   reject: (err: Error) => void;
 }
 
@@ -95,6 +97,8 @@ export class JobRenderer {
   private readonly timeoutMs: number;
   /** Where a render thread's crash outside any render is reported (the dispatcher sets its own). */
   log?: Logger;
+  /** DKIM key and return path of a job's From domain, for composeMany (the dispatcher sets its own). */
+  signer?: MessageSigner;
 
   constructor(
     private readonly db: Queryable,
@@ -129,10 +133,23 @@ export class JobRenderer {
    * Every promise has a handler attached: one nobody awaits (shutdown) is no unhandled rejection.
    */
   renderMany(messages: ListMessage[]): Map<string, Promise<MessageToCompose>> {
-    const out = new Map<string, Promise<MessageToCompose>>();
+    return this.start(messages, false);
+  }
+
+  /**
+   * As renderMany, but the thread composes (and DKIM-signs) too and hands back the raw message:
+   * what the dispatcher sends. The job's composer lives in the thread, so what is the same for
+   * every recipient is built there once.
+   */
+  composeMany(messages: ListMessage[]): Map<string, Promise<ComposedMessage>> {
+    return this.start(messages, true);
+  }
+
+  private start(messages: ListMessage[], compose: boolean): Map<string, Promise<MessageToCompose & ComposedMessage>> {
+    const out = new Map<string, Promise<MessageToCompose & ComposedMessage>>();
     const byJob = new Map<string, Pending[]>();
     for (const message of messages) {
-      const promise = new Promise<MessageToCompose>((resolve, reject) => {
+      const promise = new Promise<MessageToCompose & ComposedMessage>((resolve, reject) => {
         const list = byJob.get(message.list.jobId) ?? [];
         list.push({ message, resolve, reject });
         byJob.set(message.list.jobId, list);
@@ -147,7 +164,7 @@ export class JobRenderer {
             for (const p of pending) p.reject(new RenderFailure(`send job ${jobId} not found`));
             continue;
           }
-          for (let i = 0; i < pending.length; i += CHUNK) void this.runChunk(jobId, pending.slice(i, i + CHUNK));
+          for (let i = 0; i < pending.length; i += CHUNK) void this.runChunk(jobId, pending.slice(i, i + CHUNK), compose);
         }
       },
       (err) => {
@@ -162,12 +179,19 @@ export class JobRenderer {
     return this.renderMany([message]).get(message.id)!;
   }
 
-  private async runChunk(jobId: string, pending: Pending[]): Promise<void> {
+  private async runChunk(jobId: string, pending: Pending[], compose: boolean): Promise<void> {
     try {
-      let result = await this.run(pending, undefined);
-      if ('missing' in result) result = await this.run(pending, this.jobs.get(jobId));
+      // Looked up per chunk (cached by the signer): a key rotated or a domain demoted applies within its cache time.
+      const composeWith = compose ? { signing: (await this.signer?.signingFor(pending[0].message.tenantId, this.jobs.get(jobId)!.from)) ?? null } : undefined;
+      let result = await this.run(pending, undefined, composeWith);
+      if ('missing' in result) result = await this.run(pending, this.jobs.get(jobId), composeWith);
       if ('missing' in result) throw new Error('render thread did not take the job definition');
-      result.results.forEach((r, i) => ('message' in r ? pending[i].resolve(r.message) : pending[i].reject(new RenderFailure(r.failed))));
+      result.results.forEach((r, i) => {
+        if ('failed' in r) return pending[i].reject(new RenderFailure(r.failed));
+        // Bytes cross the thread boundary as a plain Uint8Array: a Buffer again, without a copy.
+        if ('composed' in r) return pending[i].resolve({ ...r.composed, raw: Buffer.from(r.composed.raw.buffer, r.composed.raw.byteOffset, r.composed.raw.byteLength) } as MessageToCompose & ComposedMessage);
+        pending[i].resolve(r.message as MessageToCompose & ComposedMessage);
+      });
     } catch (err) {
       if (!(err instanceof RenderStopped)) {
         for (const p of pending) p.reject(err as Error);
@@ -177,11 +201,11 @@ export class JobRenderer {
       // rendered again on a fresh thread.
       pending[err.index].reject(new RenderFailure(err.message));
       const rest = pending.filter((_, i) => i !== err.index);
-      if (rest.length) await this.runChunk(jobId, rest);
+      if (rest.length) await this.runChunk(jobId, rest, compose);
     }
   }
 
-  private async run(pending: Pending[], job: JobDefinition | undefined): Promise<RenderTaskResult> {
+  private async run(pending: Pending[], job: JobDefinition | undefined, compose: RenderTask['compose']): Promise<RenderTaskResult> {
     if (this.closed) throw new Error('renderer closed');
     const pool = (this.pool ??= this.createPool());
     const progress = new SharedArrayBuffer(4);
@@ -191,7 +215,7 @@ export class JobRenderer {
     this.running.add(running);
     this.watchdog ??= setInterval(() => this.watch(), Math.max(10, Math.min(100, this.timeoutMs / 4))).unref();
     try {
-      return (await pool.run({ messages: pending.map((p) => p.message), progress, job } satisfies RenderTask, { signal: running.abort.signal })) as RenderTaskResult;
+      return (await pool.run({ messages: pending.map((p) => p.message), progress, job, compose } satisfies RenderTask, { signal: running.abort.signal })) as RenderTaskResult;
     } catch (err) {
       if (running.abort.signal.aborted) throw new RenderStopped(running.seen - 1, `render exceeded ${this.timeoutMs} ms`);
       // Render errors come back as results: a throw while rendering is the thread dying under that
