@@ -125,7 +125,7 @@ export default async function listSend() {
     SEND_ENGINE_TRANSPORT: `smtp://127.0.0.1:${sink.port}`,
     REQUIRE_VERIFIED_DOMAIN: 'false',
     DISPATCH_CONCURRENCY: String(CONCURRENCY),
-    DISPATCH_BATCH_SIZE: '200',
+    DISPATCH_BATCH_SIZE: process.env.BENCH_LIST_BATCH ?? '200',
     DEFAULT_FROM_ADDRESS: 'news@acme.example',
   });
   try {
