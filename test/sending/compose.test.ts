@@ -4,7 +4,7 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { describe, expect, it } from 'vitest';
 import { composeMessage, composerFor, listUnsubscribeHeaders, quotedPrintable, type MessageToCompose, type Signing } from '../../src/sending/compose.ts';
-import { bodyHash, canonicalBodyRelaxed } from '../../src/sending/dkim.ts';
+import { bodyHash, canonicalBodyRelaxed, signRaw } from '../../src/sending/dkim.ts';
 
 /** How messages were composed before (nodemailer's MailComposer): the reference for meaning. */
 async function composeWithMailComposer(m: MessageToCompose): Promise<Buffer> {
@@ -106,6 +106,12 @@ describe('DKIM (node:crypto, relaxed/relaxed)', () => {
     // RFC 8058: the one-click marker is signed, as are the headers a reader trusts.
     const h = /\bh=([^;]+)/.exec(composed.raw.toString().split('\r\n\r\n')[0].replace(/\r\n /g, ' '))![1];
     expect(h.split(':')).toEqual(expect.arrayContaining(['from', 'to', 'subject', 'message-id', 'date', 'mime-version', 'content-type', 'list-unsubscribe', 'list-unsubscribe-post']));
+  });
+
+  it('signs a raw message as it is (the transport-wide DKIM_DOMAIN key for unsigned mail)', async () => {
+    const unsigned = await composeMessage(message({}));
+    const auth = await verify(signRaw(unsigned.raw, signing.dkim));
+    expect(auth.dkim.results[0]).toMatchObject({ signingDomain: 'acme.test', status: { result: 'pass' } });
   });
 
   it('a changed body or signed header fails verification (the signature covers them)', async () => {
