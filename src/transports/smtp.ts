@@ -186,7 +186,9 @@ export function smtpTransport(options: SmtpOptions): Transport {
   const heloName = url.name ?? os.hostname();
   const queue: Send[] = [];
   const idle: Connection[] = [];
+  /** Open or opening (counted from the start of connect). */
   let connections = 0;
+  let opening = 0;
   let closed = false;
 
   async function connect(): Promise<Connection> {
@@ -287,7 +289,7 @@ export function smtpTransport(options: SmtpOptions): Transport {
       if (at >= 0) idle.splice(at, 1);
       connections--;
       connection.quit();
-    }, timeoutMs);
+    }, timeoutMs).unref();
     idle.push(connection);
     pump();
   }
@@ -308,13 +310,17 @@ export function smtpTransport(options: SmtpOptions): Transport {
       if (connection.broken) connections--;
       else run(connection, queue.shift()!);
     }
-    // One new connection per waiting send, up to the limit.
-    let opening = Math.min(queue.length, options.maxConnections - connections);
-    for (; opening > 0; opening--) {
+    // One new connection per waiting send not already waiting for one, up to the limit.
+    for (let n = Math.min(queue.length - opening, options.maxConnections - connections); n > 0; n--) {
       connections++;
+      opening++;
       connect().then(
-        (connection) => release(connection),
+        (connection) => {
+          opening--;
+          release(connection);
+        },
         (err: TransportError) => {
+          opening--;
           connections--;
           // The server cannot be reached or refused us: every send waiting for it fails now
           // (retried by the dispatcher with backoff) rather than each waiting its own timeout.
