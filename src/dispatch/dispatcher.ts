@@ -7,7 +7,7 @@ import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
 import { RenderFailure, type JobRenderer } from '../jobs/render.ts';
 import { AttachmentCache } from '../sending/attachments.ts';
-import { composeMessage, type MessageSigner, type MessageToCompose } from '../sending/compose.ts';
+import { composeMessage, type ComposedMessage, type MessageSigner } from '../sending/compose.ts';
 import { DISPATCH_CHANNEL } from '../sending/submit.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
 import { claimMessages, releaseMessages, type ClaimedMessage } from './claim.ts';
@@ -62,7 +62,10 @@ export class Dispatcher {
   ) {
     this.lease = leaseTimings(options.leaseSeconds);
     this.attachments = new AttachmentCache(db);
-    if (renderer) renderer.log ??= log;
+    if (renderer) {
+      renderer.log ??= log;
+      renderer.signer ??= signer;
+    }
   }
 
   async start(): Promise<void> {
@@ -160,10 +163,10 @@ export class Dispatcher {
   }
 
   private async sendAll(batch: ClaimedMessage[]) {
-    // Rendering starts for the whole batch at once (in the render threads, chunked per job); each
-    // lane then waits only for its own message's render.
+    // Rendering and composing start for the whole batch at once (in the render threads, chunked per
+    // job); each lane then waits only for its own message's raw bytes.
     const listMessages = batch.flatMap((m) => (m.list ? [{ id: m.id, tenantId: m.tenantId, recipient: m.recipient, list: m.list }] : []));
-    const renders = listMessages.length && this.renderer ? this.renderer.renderMany(listMessages) : new Map<string, Promise<MessageToCompose>>();
+    const renders = listMessages.length && this.renderer ? this.renderer.composeMany(listMessages) : new Map<string, Promise<ComposedMessage>>();
     const unstarted: ClaimedMessage[] = [];
     let index = 0;
     const lane = async () => {
@@ -194,7 +197,7 @@ export class Dispatcher {
   }
 
   /** Sends one claimed message and records its outcome; false when the send was not started. */
-  private async sendOne(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<boolean> {
+  private async sendOne(message: ClaimedMessage, rendered?: Promise<ComposedMessage>): Promise<boolean> {
     // Too close to the lease's end: give it back rather than risk two senders.
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
@@ -212,8 +215,7 @@ export class Dispatcher {
         this.record({ id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId });
         return true;
       }
-      const content = await this.content(message, rendered);
-      const composed = await composeMessage(content, await this.signer?.signingFor(message.tenantId, content.from));
+      const composed = await this.composed(message, rendered);
       // Rendering may have taken a while: the send still must end before the lease does.
       const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
       const { providerMessageId } = await this.transport.send(composed, { signal });
@@ -235,11 +237,13 @@ export class Dispatcher {
       : { id: message.id, attempt: message.attempts, kind: 'retry', error, delayMs: retryDelayMs(message.attempts, this.options.retryBaseMs, this.options.retryMaxMs) };
   }
 
-  private async content(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<MessageToCompose> {
+  /** A proxy send is composed here; a list message was rendered and composed in a render thread. */
+  private async composed(message: ClaimedMessage, rendered?: Promise<ComposedMessage>): Promise<ComposedMessage> {
     if (message.proxy) {
       const { attachmentsOf, ...proxy } = message.proxy;
       const attachments = attachmentsOf ? await this.attachments.load(attachmentsOf) : undefined;
-      return { ...proxy, id: message.id, recipient: message.recipient, ...(attachments ? { attachments } : {}) };
+      const signing = await this.signer?.signingFor(message.tenantId, proxy.from);
+      return composeMessage({ ...proxy, id: message.id, recipient: message.recipient, ...(attachments ? { attachments } : {}) }, signing);
     }
     if (!rendered) throw new Error('list message without a renderer');
     return rendered;

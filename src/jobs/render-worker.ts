@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { convert } from 'html-to-text';
-import type { MessageToCompose } from '../sending/compose.ts';
+import { MessageComposer, type MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
 import { parseTemplate, type CompiledTemplate } from './template.ts';
@@ -15,6 +15,8 @@ interface PreparedJob {
   tracking: TrackingSettings;
   template: CompiledTemplate | { error: string };
   rewriter: LinkRewriter | null;
+  /** What is the same for every recipient of the job's messages, built once in this thread. */
+  composer: MessageComposer;
 }
 
 // Jobs kept compiled per thread; a worker rarely runs more at once.
@@ -38,12 +40,13 @@ function prepare(job: JobDefinition): PreparedJob {
     tracking: jobTracking,
     template,
     rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+    composer: new MessageComposer(job.from, {}),
   };
   jobs.set(job.id, prepared);
   return prepared;
 }
 
-function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
+function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage, compose: RenderTask['compose']): RenderResult {
   const unsubscribe = unsubscribeUrl(job.tracking, {
     tenantId: message.tenantId,
     listId: message.list.listId,
@@ -61,7 +64,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
   } catch (err) {
     return { failed: (err as Error).message };
   }
-  const composed: MessageToCompose = {
+  const content: MessageToCompose = {
     id: message.id,
     recipient: message.recipient,
     from: job.from,
@@ -71,7 +74,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
     headers: {},
     listUnsubscribe: { url: unsubscribe },
   };
-  return { message: composed };
+  return compose ? { composed: job.composer.compose(content, compose.signing) } : { message: content };
 }
 
 /** One stored template with the caller's variables (not cached: previews and single sends). */
@@ -102,7 +105,7 @@ export function renderInWorker(task: RenderTask | TemplateRenderTask): RenderTas
     results: task.messages.map((message, i) => {
       Atomics.store(progress, 0, i + 1);
       try {
-        return renderOne(ready, message);
+        return renderOne(ready, message, task.compose);
       } catch (err) {
         // Whatever this message makes our code throw (link rewriting, a bad id) fails this message
         // with the reason; only a dying thread makes the task itself fail.
