@@ -2,6 +2,7 @@ import type { Db } from '../db/pool.ts';
 import { assertVerifiedSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { ENQUEUE_WAKE, enqueueCtes } from '../outbox/enqueue.ts';
 import { validateCustomHeaders, validateHeaderValue } from './headers.ts';
 import { requestHash } from './idempotency.ts';
 
@@ -30,9 +31,6 @@ export interface SubmitResult {
   /** True when the idempotency key matched an earlier identical request: nothing new was queued. */
   replayed: boolean;
 }
-
-/** Channel the dispatcher LISTENs on; a NOTIFY in the accepting transaction wakes it at commit. */
-export const DISPATCH_CHANNEL = 'send_engine_dispatch';
 
 function checkRequest(req: ProxySendRequest) {
   validateHeaderValue('Subject', req.subject);
@@ -88,16 +86,11 @@ export async function submitProxySend(
        INSERT INTO proxy_jobs (id, tenant_id, message_type, from_address, subject, html, text_body, list_unsubscribe, idempotency_key)
        SELECT $4, $1, $6, $7, $8, $9, $10, $11, $2 FROM key
        RETURNING id
-     ), inserted AS (
-       INSERT INTO messages (id, tenant_id, proxy_job_id, recipient, status, tags, headers)
-       SELECT r.id, $1, job.id, r.recipient, CASE WHEN s.email IS NULL THEN 'queued' ELSE 'suppressed' END, $14, $15
-       FROM job CROSS JOIN unnest($12::uuid[], $13::text[]) AS r(id, recipient)
-       LEFT JOIN suppressions s ON s.tenant_id = $1 AND s.email = lower(r.recipient)
-       RETURNING status
-     ), wake AS (
-       SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM inserted WHERE status = 'queued' LIMIT 1) q
-     )
-     SELECT EXISTS (SELECT 1 FROM key) AS taken, (SELECT count(*) FROM wake) AS woken`,
+     ), ${enqueueCtes(`
+       SELECT r.id, $1::uuid AS tenant_id, job.id AS proxy_job_id, NULL::uuid AS send_job_id, NULL::uuid AS subscriber_id,
+              r.recipient, $14::jsonb AS tags, $15::jsonb AS headers, now() AS next_attempt_at, NULL::timestamptz AS expires_at
+         FROM job CROSS JOIN unnest($12::uuid[], $13::text[]) AS r(id, recipient)`)}
+     SELECT EXISTS (SELECT 1 FROM key) AS taken, ${ENQUEUE_WAKE}`,
     [
       tenantId, req.idempotency_key, hash, jobId, options.idempotencyTtlHours,
       req.message_type, req.from, req.subject, req.html, req.text, req.list_unsubscribe ?? null,
