@@ -37,6 +37,7 @@ export class Dispatcher {
   private listener?: pg.Client;
   /** Outcomes not yet written, each with the lane (or loop) waiting for it to be durable. */
   private pending: { outcome: Outcome; written: () => void }[] = [];
+  /** The write loop, while it runs (set and cleared synchronously with its last look at `pending`). */
   private flushing?: Promise<void>;
   /** Claimed by this worker and not yet given back (outcome written or released): never reclaimed by it. */
   private readonly held = new Set<string>();
@@ -236,7 +237,7 @@ export class Dispatcher {
    */
   private record(outcome: Outcome): Promise<void> {
     const written = new Promise<void>((resolve) => this.pending.push({ outcome, written: resolve }));
-    this.flushing ??= this.drain().finally(() => (this.flushing = undefined));
+    this.flushing ??= this.drain();
     return written;
   }
 
@@ -263,6 +264,8 @@ export class Dispatcher {
         await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_MS));
       }
     }
+    // No await between the loop's last check and this: an outcome recorded from now on starts a new loop.
+    this.flushing = undefined;
   }
 }
 

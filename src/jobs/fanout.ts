@@ -66,8 +66,7 @@ export async function fanOutChunk(db: Queryable, jobId: string, chunkSize: numbe
                 ELSE job.base
               END AS next_attempt_at,
               job.window_end AS expires_at
-         FROM job CROSS JOIN members`)}
-     ), progress AS (
+         FROM job CROSS JOIN members`)}, progress AS (
        UPDATE send_jobs
           SET fanout_cursor = coalesce(chunk.last, send_jobs.fanout_cursor),
               fanout_count = send_jobs.fanout_count + chunk.n,
