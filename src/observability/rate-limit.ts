@@ -1,6 +1,16 @@
+import type { Config } from '../config.ts';
 import type { Queryable } from '../db/pool.ts';
 
 export const WINDOW_SECONDS = 60;
+
+/** Which budget a route spends: reads and management share `api`; sends have their own. */
+export type RateBudget = 'api' | 'send';
+
+/** The per-minute limit of a budget for a key environment (GET /v1/account shows both). */
+export function budgetLimit(settings: Config['rateLimit'], budget: RateBudget, environment: 'live' | 'test'): number {
+  if (budget === 'send') return environment === 'test' ? settings.sendTestPerMinute : settings.sendLivePerMinute;
+  return environment === 'test' ? settings.testPerMinute : settings.livePerMinute;
+}
 
 export interface RateDecision {
   allowed: boolean;

@@ -9,7 +9,8 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps) {
   app.post<{ Body: ProxySendRequest }>(
     '/v1/send-jobs',
     {
-      config: { scope: 'send' },
+      // Sends spend the send budget, not the API's per-minute request budget.
+      config: { scope: 'send', rateBudget: 'send' },
       schema: {
         summary: 'Submit send job (sending proxy)',
         security: [{ bearerAuth: [] }],
