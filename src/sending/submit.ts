@@ -1,4 +1,5 @@
-import type { Db } from '../db/pool.ts';
+import { GroupCommit } from '../db/group-commit.ts';
+import { withTransaction, type Db } from '../db/pool.ts';
 import { assertVerifiedSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -54,11 +55,91 @@ function uniqueRecipients(to: string[]): string[] {
   return [...seen.values()];
 }
 
+/** One proxy send as the batched statement takes it. */
+interface Submission {
+  tenantId: string;
+  key: string;
+  hash: string;
+  jobId: string;
+  ttlHours: number;
+  req: ProxySendRequest;
+  recipients: string[];
+}
+
 /**
- * Accepts a proxy send in ONE statement (so one round trip, atomic without BEGIN/COMMIT): the
- * idempotency record, the job, one message per recipient and the NOTIFY that wakes the dispatcher.
- * Job and messages are only written when the key was taken; suppressed recipients get status
- * `suppressed` and are never handed to a transport.
+ * Accepts a batch of proxy sends in ONE statement (one round trip, one commit, atomic): per
+ * send, the idempotency record, the job, one message per recipient (the outbox's enqueue) and the
+ * NOTIFY that wakes the dispatcher. A send's job and messages are only written when its key was
+ * taken; a key held by a concurrent uncommitted send makes the statement wait for it and then
+ * see its row (an expired record is taken over, as if it were not there). A batch never holds
+ * one key twice (GroupCommit's `key`). Rows come back in `ord` order, one per send.
+ */
+const SUBMIT_SQL = `
+WITH req AS (
+  SELECT * FROM unnest($1::int[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::int[], $7::text[], $8::text[],
+                       $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::jsonb[], $14::jsonb[])
+    AS r(ord, tenant_id, key, request_hash, job_id, ttl_hours, message_type, from_address, subject, html, text_body,
+         list_unsubscribe, tags, headers)
+), key AS (
+  INSERT INTO idempotency_keys AS k (tenant_id, key, request_hash, proxy_job_id, expires_at)
+  SELECT tenant_id, key, request_hash, job_id, now() + make_interval(hours => ttl_hours) FROM req ORDER BY ord
+  ON CONFLICT (tenant_id, key) DO UPDATE
+    SET request_hash = EXCLUDED.request_hash, proxy_job_id = EXCLUDED.proxy_job_id,
+        created_at = now(), expires_at = EXCLUDED.expires_at
+    WHERE k.expires_at <= now()
+  RETURNING proxy_job_id
+), job AS (
+  INSERT INTO proxy_jobs (id, tenant_id, message_type, from_address, subject, html, text_body, list_unsubscribe, idempotency_key)
+  SELECT req.job_id, req.tenant_id, req.message_type, req.from_address, req.subject, req.html, req.text_body, req.list_unsubscribe, req.key
+    FROM req JOIN key ON key.proxy_job_id = req.job_id
+  RETURNING id
+), ${enqueueCtes(`
+  SELECT m.id, req.tenant_id, job.id AS proxy_job_id, NULL::uuid AS send_job_id, NULL::uuid AS subscriber_id,
+         m.recipient, req.tags, req.headers, now() AS next_attempt_at, NULL::timestamptz AS expires_at
+    FROM unnest($15::int[], $16::uuid[], $17::text[]) AS m(ord, id, recipient)
+    JOIN req ON req.ord = m.ord
+    JOIN job ON job.id = req.job_id`)}
+SELECT req.ord, EXISTS (SELECT 1 FROM key WHERE key.proxy_job_id = req.job_id) AS taken, ${ENQUEUE_WAKE}
+  FROM req ORDER BY req.ord`;
+
+async function writeSubmissions(db: Db, batch: Submission[]): Promise<boolean[]> {
+  const col = <T>(f: (s: Submission) => T) => batch.map(f);
+  const messages = batch.flatMap((s, ord) => s.recipients.map((recipient) => ({ ord, recipient })));
+  const { rows } = await withTransaction(db, async (tx) => {
+    // Named and generic: planned once per connection. PostgreSQL's default re-plans this big CTE
+    // statement on every call (measured: 4 ms a lone send re-planned, under 2 ms generic).
+    await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
+    return tx.query<{ ord: number; taken: boolean }>({
+    name: 'proxy_submit_v2',
+    text: SUBMIT_SQL,
+    values: [
+      batch.map((_, i) => i), col((s) => s.tenantId), col((s) => s.key), col((s) => s.hash), col((s) => s.jobId), col((s) => s.ttlHours),
+      col((s) => s.req.message_type), col((s) => s.req.from), col((s) => s.req.subject), col((s) => s.req.html), col((s) => s.req.text),
+      col((s) => (s.req.list_unsubscribe ? JSON.stringify(s.req.list_unsubscribe) : null)),
+      col((s) => JSON.stringify(s.req.tags)), col((s) => JSON.stringify(s.req.headers ?? {})),
+      messages.map((m) => m.ord), messages.map(() => newId()), messages.map((m) => m.recipient),
+    ],
+    });
+  });
+  return rows.map((r) => r.taken);
+}
+
+const writers = new WeakMap<Db, GroupCommit<Submission, boolean>>();
+
+/** Concurrent submissions of one process share statements (group commit: answered after COMMIT). */
+function submissions(db: Db): GroupCommit<Submission, boolean> {
+  let writer = writers.get(db);
+  if (!writer) {
+    writer = new GroupCommit((batch) => writeSubmissions(db, batch), { maxBatch: 200, maxConcurrent: 2, key: (s) => `${s.tenantId}:${s.key}` });
+    writers.set(db, writer);
+  }
+  return writer;
+}
+
+/**
+ * Accepts a proxy send: checked here, then written with concurrent ones in one statement
+ * (SUBMIT_SQL); answered once committed. Suppressed recipients get status `suppressed` and are
+ * never handed to a transport. A repeated key answers the original job (same body) or 409.
  */
 export async function submitProxySend(
   db: Db,
@@ -71,33 +152,8 @@ export async function submitProxySend(
   const hash = requestHash(req);
   const jobId = newId();
   const recipients = uniqueRecipients(req.to);
-  // The key is taken, or the statement waits for a concurrent holder to commit and then sees its
-  // row. An expired record is taken over, as if it were not there.
-  const { rows } = await db.query<{ taken: boolean }>(
-    `WITH key AS (
-       INSERT INTO idempotency_keys (tenant_id, key, request_hash, proxy_job_id, expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(hours => $5))
-       ON CONFLICT (tenant_id, key) DO UPDATE
-         SET request_hash = EXCLUDED.request_hash, proxy_job_id = EXCLUDED.proxy_job_id,
-             created_at = now(), expires_at = EXCLUDED.expires_at
-         WHERE idempotency_keys.expires_at <= now()
-       RETURNING proxy_job_id
-     ), job AS (
-       INSERT INTO proxy_jobs (id, tenant_id, message_type, from_address, subject, html, text_body, list_unsubscribe, idempotency_key)
-       SELECT $4, $1, $6, $7, $8, $9, $10, $11, $2 FROM key
-       RETURNING id
-     ), ${enqueueCtes(`
-       SELECT r.id, $1::uuid AS tenant_id, job.id AS proxy_job_id, NULL::uuid AS send_job_id, NULL::uuid AS subscriber_id,
-              r.recipient, $14::jsonb AS tags, $15::jsonb AS headers, now() AS next_attempt_at, NULL::timestamptz AS expires_at
-         FROM job CROSS JOIN unnest($12::uuid[], $13::text[]) AS r(id, recipient)`)}
-     SELECT EXISTS (SELECT 1 FROM key) AS taken, ${ENQUEUE_WAKE}`,
-    [
-      tenantId, req.idempotency_key, hash, jobId, options.idempotencyTtlHours,
-      req.message_type, req.from, req.subject, req.html, req.text, req.list_unsubscribe ?? null,
-      recipients.map(() => newId()), recipients, req.tags, req.headers ?? {},
-    ],
-  );
-  if (rows[0].taken) return { jobId, replayed: false };
+  const taken = await submissions(db).submit({ tenantId, key: req.idempotency_key, hash, jobId, ttlHours: options.idempotencyTtlHours, req, recipients });
+  if (taken) return { jobId, replayed: false };
 
   const existing = await db.query<{ request_hash: string; proxy_job_id: string }>(
     'SELECT request_hash, proxy_job_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2',
