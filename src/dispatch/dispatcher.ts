@@ -16,6 +16,8 @@ export type DispatchOptions = Config['dispatch'];
 
 // A failed write of outcomes is tried again after this; the lanes waiting on it wait too.
 const FLUSH_RETRY_MS = 1000;
+// Outcome writes in flight at once (see record()).
+const MAX_WRITES_IN_FLIGHT = 2;
 // A failed loop iteration (a bug, the database gone) is retried after this, doubling up to the cap.
 const RESTART_BASE_MS = 200;
 const RESTART_MAX_MS = 30_000;
@@ -37,8 +39,9 @@ export class Dispatcher {
   private listener?: pg.Client;
   /** Outcomes not yet written, each with the lane (or loop) waiting for it to be durable. */
   private pending: { outcome: Outcome; written: () => void }[] = [];
-  /** The write loop, while it runs (set and cleared synchronously with its last look at `pending`). */
-  private flushing?: Promise<void>;
+  /** Write loops running: counted up and down synchronously with their first and last look at `pending`. */
+  private writing = 0;
+  private readonly writes = new Set<Promise<void>>();
   /** Claimed by this worker and not yet given back (outcome written or released): never reclaimed by it. */
   private readonly held = new Set<string>();
   private readonly lease: ReturnType<typeof leaseTimings>;
@@ -231,41 +234,48 @@ export class Dispatcher {
   }
 
   /**
-   * Group commit: resolves once the outcome is written. Outcomes arriving while a write is under
-   * way wait for it and then go together in the next one (one statement), so a lone send is
-   * written at once and the write rate follows the load.
+   * Group commit: resolves once the outcome is written. A lone outcome is written at once; those
+   * arriving while writes are in flight go together in the next one (one statement). Two writes
+   * may be in flight, so a lane waits about one write, not one and a half.
    */
   private record(outcome: Outcome): Promise<void> {
     const written = new Promise<void>((resolve) => this.pending.push({ outcome, written: resolve }));
-    this.flushing ??= this.drain();
+    if (this.writing < MAX_WRITES_IN_FLIGHT) {
+      const write: Promise<void> = this.drain().finally(() => this.writes.delete(write));
+      this.writes.add(write);
+    }
     return written;
   }
 
   /** Resolves when every outcome recorded so far is written. */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.writes.size) await Promise.all(this.writes);
   }
 
   /** Writes pending outcomes until none are left; a failed write is retried with the same outcomes. */
   private async drain(): Promise<void> {
-    while (this.pending.length) {
-      const batch = this.pending.splice(0, this.options.batchSize);
-      const outcomes = batch.map((p) => p.outcome);
-      try {
-        const late = await recordOutcomes(this.db, this.workerId, outcomes);
-        for (const o of outcomes) this.held.delete(o.id);
-        for (const l of late) {
-          this.log.warn({ message_id: l.id, outcome: l.kind, status: l.status, held_by: l.leasedBy }, 'send outcome arrived for a message this worker no longer held; recorded in its timeline only');
+    this.writing++;
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, this.options.batchSize);
+        const outcomes = batch.map((p) => p.outcome);
+        try {
+          const late = await recordOutcomes(this.db, this.workerId, outcomes);
+          for (const o of outcomes) this.held.delete(o.id);
+          for (const l of late) {
+            this.log.warn({ message_id: l.id, outcome: l.kind, status: l.status, held_by: l.leasedBy }, 'send outcome arrived for a message this worker no longer held; recorded in its timeline only');
+          }
+          for (const p of batch) p.written();
+        } catch (err) {
+          this.log.error({ err: (err as Error).message, count: outcomes.length }, 'recording outcomes failed; will retry');
+          this.pending.unshift(...batch);
+          await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_MS));
         }
-        for (const p of batch) p.written();
-      } catch (err) {
-        this.log.error({ err: (err as Error).message, count: outcomes.length }, 'recording outcomes failed; will retry');
-        this.pending.unshift(...batch);
-        await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_MS));
       }
+    } finally {
+      // No await between the loop's last look at `pending` and this: a later outcome starts a loop.
+      this.writing--;
     }
-    // No await between the loop's last check and this: an outcome recorded from now on starts a new loop.
-    this.flushing = undefined;
   }
 }
 
