@@ -25,46 +25,61 @@ export interface ClaimedMessage {
  * send never starts); the content comes back with it. `held` are the messages this worker still
  * has in hand (sending, or its outcome not yet written): never reclaimed by it, even past their lease.
  */
+/** The claim: $1 limit, $2 worker id, $3 lease seconds, $4 ids this worker still holds. */
+const CLAIM_SQL = `WITH due AS (
+   SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
+     AND (m.expires_at IS NULL OR m.expires_at > now())
+     -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
+     AND NOT EXISTS (SELECT 1 FROM tenants t
+                      WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
+                        AND (m.send_job_id IS NOT NULL
+                             OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
+   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+ ), expired AS (
+   SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
+     AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
+   LIMIT $1 FOR UPDATE SKIP LOCKED
+ ), claimed AS (
+   UPDATE messages m
+      SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
+          lease_until = now() + make_interval(secs => $3), updated_at = now()
+    WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
+   RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at
+ )
+ -- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end
+ -- since the message was queued means it is not sent.
+ SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
+        j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
+        c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
+        CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
+             WHEN c.expires_at <= now() THEN 'expired'
+             WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
+             WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
+        END AS skip
+   FROM claimed c
+   LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
+   LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
+   LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
+   LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`;
+
+interface ClaimRowCommon {
+  id: string;
+  tenant_id: string;
+  recipient: string;
+  headers: Record<string, string>;
+  attempts: number;
+  skip: SkipReason | null;
+}
+
+/** A proxy send's message comes with its job's content; a list job's with its member. */
+type ClaimRow = ClaimRowCommon & (
+  | { send_job_id: null; from_address: string; subject: string; html: string; text_body: string; list_unsubscribe: MessageToCompose['listUnsubscribe'] }
+  | { send_job_id: string; list_id: string; subscriber_id: string; preferences: Record<string, unknown> | null }
+);
+
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const leaseDeadline = Date.now() + leaseSeconds * 1000;
-  const { rows } = await db.query(
-    `WITH due AS (
-       SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
-         AND (m.expires_at IS NULL OR m.expires_at > now())
-         -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
-         AND NOT EXISTS (SELECT 1 FROM tenants t
-                          WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
-                            AND (m.send_job_id IS NOT NULL
-                                 OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
-       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
-     ), expired AS (
-       SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
-         AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
-       LIMIT $1 FOR UPDATE SKIP LOCKED
-     ), claimed AS (
-       UPDATE messages m
-          SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
-              lease_until = now() + make_interval(secs => $3), updated_at = now()
-        WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
-       RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at
-     )
-     -- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end
-     -- since the message was queued means it is not sent.
-     SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
-            j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
-            c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
-            CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
-                 WHEN c.expires_at <= now() THEN 'expired'
-                 WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
-                 WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
-            END AS skip
-       FROM claimed c
-       LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
-       LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
-       LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
-       LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`,
-    [limit, workerId, leaseSeconds, held],
-  );
+  const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v1', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
   return rows.map((r) => ({
     id: r.id,
     tenantId: r.tenant_id,
@@ -72,10 +87,9 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
     attempts: r.attempts,
     leaseDeadline,
     skip: r.skip,
-    proxy: r.send_job_id
-      ? undefined
-      : { from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe },
-    list: r.send_job_id ? { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {} } : undefined,
+    ...(r.send_job_id === null
+      ? { proxy: { from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe } }
+      : { list: { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {} } }),
   }));
 }
 
