@@ -16,8 +16,8 @@ export type EventType =
 export type SuppressKind = 'hard' | 'soft' | 'complaint' | 'provider';
 
 /**
- * The status an event asks for. Whether it is taken is decided in SQL by message_status_rank()
- * (migration 003), the one place the order lives: the rank only ever rises.
+ * The status an event asks for. Whether it is taken is decided in SQL by message_status_rank(),
+ * mirroring src/outbox/status.ts (the one place the order is declared): the rank only ever rises.
  */
 export const TARGET_STATUS: Record<EventType, string | null> = {
   provider_send: 'sent',
