@@ -194,9 +194,11 @@ export class Dispatcher {
     // Too close to the lease's end: give it back rather than risk two senders.
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
-    if (message.skip) {
-      const status = message.skip === 'unsubscribed' ? 'cancelled' : message.skip;
-      await this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${message.skip} before send` });
+    // The window may have closed since the claim (lanes wait for earlier sends' outcomes).
+    const skip = message.skip ?? (message.expiresAt !== null && Date.now() >= message.expiresAt ? 'expired' : null);
+    if (skip) {
+      const status = skip === 'unsubscribed' ? 'cancelled' : skip;
+      await this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${skip} before send` });
       return true;
     }
     let outcome: Outcome;

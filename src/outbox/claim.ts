@@ -11,6 +11,8 @@ export interface ClaimedMessage {
   attempts: number;
   /** Local time after which this worker must not start the send: the lease may be gone. */
   leaseDeadline: number;
+  /** Local time at which the message's send window closes (a list job's window_end), if any. */
+  expiresAt: number | null;
   skip: SkipReason | null;
   /** A proxy send's content, as submitted. */
   proxy?: Omit<MessageToCompose, 'id' | 'recipient'>;
@@ -27,40 +29,42 @@ export interface ClaimedMessage {
  */
 /** The claim: $1 limit, $2 worker id, $3 lease seconds, $4 ids this worker still holds. */
 const CLAIM_SQL = `WITH due AS (
-   SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
-     AND (m.expires_at IS NULL OR m.expires_at > now())
-     -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
-     AND NOT EXISTS (SELECT 1 FROM tenants t
-                      WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
-                        AND (m.send_job_id IS NOT NULL
-                             OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
-   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
- ), expired AS (
-   SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
-     AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
-   LIMIT $1 FOR UPDATE SKIP LOCKED
- ), claimed AS (
-   UPDATE messages m
-      SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
-          lease_until = now() + make_interval(secs => $3), updated_at = now()
-    WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
-   RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at
- )
- -- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end
- -- since the message was queued means it is not sent.
- SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
-        j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
-        c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
-        CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
-             WHEN c.expires_at <= now() THEN 'expired'
-             WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
-             WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
-        END AS skip
-   FROM claimed c
-   LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
-   LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
-   LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
-   LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`;
+  SELECT id FROM messages m WHERE status = 'queued' AND next_attempt_at <= now()
+    AND (m.expires_at IS NULL OR m.expires_at > now())
+    -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
+    AND NOT EXISTS (SELECT 1 FROM tenants t
+                     WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
+                       AND (m.send_job_id IS NOT NULL
+                            OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
+  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
+), expired AS (
+  SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
+    AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
+  LIMIT $1 FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE messages m
+     SET status = 'sending', attempts = m.attempts + 1, leased_by = $2,
+         lease_until = now() + make_interval(secs => $3), updated_at = now()
+   WHERE m.id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
+  RETURNING m.id, m.tenant_id, m.proxy_job_id, m.send_job_id, m.subscriber_id, m.recipient, m.headers, m.attempts, m.expires_at
+)
+-- Checked again at send time: a suppression, an unsubscribe, a cancel or the window's end
+-- since the message was queued means it is not sent.
+SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
+       -- Relative, so the worker's deadline does not depend on its clock agreeing with ours.
+       (extract(epoch FROM c.expires_at - now()) * 1000)::float8 AS expires_in_ms,
+       j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
+       c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
+       CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
+            WHEN c.expires_at <= now() THEN 'expired'
+            WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
+            WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
+       END AS skip
+  FROM claimed c
+  LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
+  LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
+  LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
+  LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`;
 
 interface ClaimRowCommon {
   id: string;
@@ -68,6 +72,7 @@ interface ClaimRowCommon {
   recipient: string;
   headers: Record<string, string>;
   attempts: number;
+  expires_in_ms: number | null;
   skip: SkipReason | null;
 }
 
@@ -78,7 +83,8 @@ type ClaimRow = ClaimRowCommon & (
 );
 
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
-  const leaseDeadline = Date.now() + leaseSeconds * 1000;
+  const now = Date.now();
+  const leaseDeadline = now + leaseSeconds * 1000;
   const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v1', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
   return rows.map((r) => ({
     id: r.id,
@@ -86,6 +92,7 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
     recipient: r.recipient,
     attempts: r.attempts,
     leaseDeadline,
+    expiresAt: r.expires_in_ms === null ? null : now + r.expires_in_ms,
     skip: r.skip,
     ...(r.send_job_id === null
       ? { proxy: { from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe } }

@@ -50,6 +50,7 @@ describe('two workers and one API process on one PostgreSQL', () => {
 
     // The rate is the tenant's, as the API reports it.
     expect((await call(baseUrl, 'GET', '/v1/account', { token })).json.send_quota.max_send_rate).toBe(RATE);
+    const createdAt = Date.now();
     const created = await call(baseUrl, 'POST', '/api/send-jobs', { token, body: { list_id: listId, subject: 'Hello {{ email }}', body_text: 'Hi' } });
     expect(created.status).toBe(200);
     const job = await until(async () => {
@@ -65,11 +66,12 @@ describe('two workers and one API process on one PostgreSQL', () => {
     expect(new Set(got.map((m) => m.messageId)).size).toBe(MEMBERS);
     expect(got.map((m) => m.envelopeTo[0]).sort()).toEqual(members.map((m) => m.email).sort());
 
-    // The rate held across the two workers: N sends at R per second span at least (N-1)/R
-    // (10% allowed for the first send leaving late).
+    // The rate held across the two workers: the tenant's send clock gives member i the slot i/R
+    // after the job started and no worker sends before a slot, so the sends span at least (N-1)/R
+    // from the job's creation. (Sends behind a late one catch up, so first-to-last delivery alone
+    // is no measure.) Unpaced, the same list went out in about 6 s here.
     const times = got.map((m) => m.receivedAt).sort((a, b) => a - b);
-    const spanSeconds = (times[times.length - 1] - times[0]) / 1000;
-    expect(spanSeconds).toBeGreaterThanOrEqual((0.9 * (MEMBERS - 1)) / RATE);
+    expect((times[times.length - 1] - createdAt) / 1000).toBeGreaterThanOrEqual((MEMBERS - 1) / RATE);
 
     // Both workers were still up and stop cleanly.
     for (const w of workers) w.kill('SIGTERM');
