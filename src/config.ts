@@ -60,7 +60,7 @@ export interface Config {
   /** Signed open/click/unsubscribe links (src/tracking). */
   tracking: TrackingSettings;
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
-  rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
+  rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number; sendLivePerMinute: number; sendTestPerMinute: number };
   /**
    * Fastify's trustProxy (TRUST_PROXY): false, true (any peer), or the proxies' addresses and
    * CIDRs. Decides whether X-Forwarded-For chooses request.ip, which the auth-failure limit counts by.
@@ -316,6 +316,9 @@ export function loadConfig(env: Env = process.env): Config {
       livePerMinute: int(env, 'RATE_LIMIT_LIVE_PER_MINUTE', 600, 1),
       testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
+      // POST /v1/send-jobs: its own budget, so sending is never capped by the read budget above.
+      sendLivePerMinute: int(env, 'SEND_RATE_LIMIT_LIVE_PER_MINUTE', 300_000, 1),
+      sendTestPerMinute: int(env, 'SEND_RATE_LIMIT_TEST_PER_MINUTE', 600, 1),
     },
     trustProxy: trustProxy(env),
     webhooks: {

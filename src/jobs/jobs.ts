@@ -3,6 +3,8 @@ import { withTransaction } from '../db/pool.ts';
 import { assertVerifiedSender, defaultSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
+import { settleQueued } from '../outbox/settle.ts';
+import { MESSAGE_STATUSES, type MessageStatus } from '../outbox/status.ts';
 import { validateHeaderValue } from '../sending/headers.ts';
 import { compileTemplate, type TemplateSource } from './template.ts';
 
@@ -50,10 +52,29 @@ export interface SendJobView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
-  counts: Record<(typeof COUNT_NAMES)[number], number>;
+  counts: Record<'total' | keyof typeof COUNTED, number>;
 }
 
-const COUNT_NAMES = ['total', 'queued', 'sent', 'delivered', 'bounced', 'complained', 'suppressed', 'expired', 'failed', 'cancelled', 'opened', 'clicked'] as const;
+/** A job's counts, each the sum of its messages in these statuses (the outbox's vocabulary). */
+const COUNTED = {
+  queued: ['queued', 'sending'],
+  sent: ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'],
+  delivered: ['delivered', 'opened', 'clicked', 'complained'],
+  bounced: ['bounced'],
+  complained: ['complained'],
+  suppressed: ['suppressed'],
+  expired: ['expired'],
+  failed: ['failed'],
+  cancelled: ['cancelled'],
+  opened: ['opened', 'clicked'],
+  clicked: ['clicked'],
+} as const satisfies Record<string, readonly MessageStatus[]>;
+
+function jobCounts(byStatus: Partial<Record<MessageStatus, number>>): SendJobView['counts'] {
+  const sum = (statuses: readonly MessageStatus[]) => statuses.reduce((n, s) => n + (byStatus[s] ?? 0), 0);
+  const counts = Object.fromEntries(Object.entries(COUNTED).map(([name, statuses]) => [name, sum(statuses)]));
+  return { total: sum(MESSAGE_STATUSES), ...counts } as SendJobView['counts'];
+}
 
 /** The job's source as a template: a plain body is a template without tags. */
 function templateSource(req: CreateSendJobRequest): TemplateSource {
@@ -124,21 +145,10 @@ export async function getSendJob(db: Queryable, tenantId: string, id: string): P
             -- The guardrail holds a tenant's newsletters: say so on its live jobs.
             CASE WHEN j.status IN ('pending', 'running') AND t.newsletter_paused_at IS NOT NULL
                  THEN 'newsletters paused: ' || coalesce(t.newsletter_pause_reason, 'guardrail') ELSE j.status_reason END AS reason,
-            count(m.id)::int AS total,
-            count(*) FILTER (WHERE m.status IN ('queued', 'sending'))::int AS queued,
-            count(*) FILTER (WHERE m.status IN ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'))::int AS sent,
-            count(*) FILTER (WHERE m.status IN ('delivered', 'opened', 'clicked', 'complained'))::int AS delivered,
-            count(*) FILTER (WHERE m.status = 'bounced')::int AS bounced,
-            count(*) FILTER (WHERE m.status = 'complained')::int AS complained,
-            count(*) FILTER (WHERE m.status = 'suppressed')::int AS suppressed,
-            count(*) FILTER (WHERE m.status = 'expired')::int AS expired,
-            count(*) FILTER (WHERE m.status = 'failed')::int AS failed,
-            count(*) FILTER (WHERE m.status = 'cancelled')::int AS cancelled,
-            count(*) FILTER (WHERE m.status IN ('opened', 'clicked'))::int AS opened,
-            count(*) FILTER (WHERE m.status = 'clicked')::int AS clicked
-       FROM send_jobs j JOIN tenants t ON t.id = j.tenant_id LEFT JOIN messages m ON m.send_job_id = j.id
-      WHERE j.tenant_id = $1 AND j.id = $2
-      GROUP BY j.id, t.id`,
+            (SELECT coalesce(jsonb_object_agg(status, n), '{}') FROM (
+               SELECT status, count(*)::int AS n FROM messages WHERE send_job_id = j.id GROUP BY status) c) AS by_status
+       FROM send_jobs j JOIN tenants t ON t.id = j.tenant_id
+      WHERE j.tenant_id = $1 AND j.id = $2`,
     [tenantId, id],
   );
   const j = rows[0];
@@ -161,7 +171,7 @@ export async function getSendJob(db: Queryable, tenantId: string, id: string): P
     created_at: j.created_at.toISOString(),
     started_at: iso(j.started_at),
     finished_at: iso(j.finished_at),
-    counts: Object.fromEntries(COUNT_NAMES.map((n) => [n, j[n] as number])) as SendJobView['counts'],
+    counts: jobCounts(j.by_status),
   };
 }
 
@@ -177,12 +187,7 @@ export async function cancelSendJob(db: Db, tenantId: string, id: string): Promi
       throw new DomainError('conflict', 'job_finished', `send job is already ${rows[0].status}`);
     }
     await tx.query(`UPDATE send_jobs SET status = 'cancelled', status_reason = 'cancelled by request', finished_at = now() WHERE id = $1`, [id]);
-    const cancelled = await tx.query(
-      `UPDATE messages SET status = 'cancelled', last_error = 'job cancelled', updated_at = now()
-        WHERE send_job_id = $1 AND status = 'queued'`,
-      [id],
-    );
-    return { cancelledMessages: cancelled.rowCount ?? 0 };
+    return { cancelledMessages: await settleQueued(tx, id, 'cancelled', 'job cancelled') };
   });
 }
 
@@ -199,11 +204,7 @@ export async function failSendJob(db: Db, id: string, reason: string): Promise<b
       [id, reason],
     );
     if (!failed.rowCount) return false;
-    await tx.query(
-      `UPDATE messages SET status = 'failed', last_error = 'send job failed', updated_at = now()
-        WHERE send_job_id = $1 AND status = 'queued'`,
-      [id],
-    );
+    await settleQueued(tx, id, 'failed', 'send job failed');
     return true;
   });
 }

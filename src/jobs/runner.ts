@@ -3,6 +3,7 @@ import type { Db } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { fanOutChunk } from './fanout.ts';
 import { failSendJob } from './jobs.ts';
+import { settleQueuedSql } from '../outbox/settle.ts';
 
 /** pg-boss queues of a send job's life: one job-level message each, never one per recipient. */
 export const QUEUES = {
@@ -79,8 +80,7 @@ export async function registerSendJobWorkers(boss: PgBoss, db: Db, options: Runn
   async function expire(jobId: string) {
     const expired = await db.query(
       `WITH stop AS (UPDATE send_jobs SET fanout_done = true WHERE id = $1 AND status = 'running' RETURNING id)
-       UPDATE messages SET status = 'expired', last_error = 'send window ended', updated_at = now()
-        WHERE send_job_id = (SELECT id FROM stop) AND status = 'queued'`,
+       ${settleQueuedSql('(SELECT id FROM stop)', "'expired'", "'send window ended'")}`,
       [jobId],
     );
     log.info({ send_job_id: jobId, expired: expired.rowCount }, 'send window closed');

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { resolveWindow } from '../../observability/cursor.ts';
-import { getMessage, getMessageEvents, listMessages, MESSAGE_STATUSES } from '../../observability/messages.ts';
+import { getMessage, getMessageEvents, listMessages } from '../../observability/messages.ts';
+import { MESSAGE_STATUSES } from '../../outbox/status.ts';
 import { html } from '../../ui/html.ts';
 import { statusBadge, when } from '../../ui/layout.ts';
 import { pageRoute, sendPage, type UiContext } from './ui-page.ts';

@@ -170,7 +170,7 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
         }
         if (!session) {
           // The API's auth-failure budget per address: a guessing loop here is refused like one there.
-          const d = await hitRateLimit(db, `authfail:${request.ip}`, config.rateLimit.authFailuresPerMinute);
+          const [d] = await hitRateLimit(db, `authfail:${request.ip}`, config.rateLimit.authFailuresPerMinute);
           if (!d.allowed) throw new HttpError(429, 'rate_limited', 'too many failed sign-ins from this address: wait a minute', { 'Retry-After': String(d.retryAfterSeconds) });
           request.log.info('dashboard sign-in refused');
           return reply.code(401).type('text/html; charset=utf-8').send(
