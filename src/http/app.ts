@@ -22,6 +22,7 @@ import { proxySendRoutes } from './routes/proxy-send-jobs.ts';
 import { sendJobRoutes } from './routes/send-jobs.ts';
 import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
+import { contactRoutes } from './routes/contacts.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
@@ -161,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(proxySendRoutes, deps);
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
+  await app.register(contactRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
