@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import type { ContactFields } from '../jobs/render.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 
 /** Why a claimed message must not be sent after all (its state changed since it was queued). */
@@ -15,7 +16,7 @@ export interface ClaimedMessage {
   /** A proxy send's content, as submitted. */
   proxy?: Omit<MessageToCompose, 'id' | 'recipient'>;
   /** A list send job's message: rendered per recipient from the job's template. */
-  list?: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown> };
+  list?: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown>; contact?: ContactFields };
 }
 
 /**
@@ -36,6 +37,8 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
                           WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
                             AND (m.send_job_id IS NOT NULL
                                  OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
+         -- A paused campaign's messages wait where they are (src/jobs/campaigns.ts).
+         AND NOT EXISTS (SELECT 1 FROM send_jobs pj WHERE pj.id = m.send_job_id AND pj.status = 'paused')
        ORDER BY next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
      ), expired AS (
        SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
@@ -52,16 +55,17 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
      -- since the message was queued means it is not sent.
      SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
             j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
-            c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
+            c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences, ct.first_name, ct.last_name, ct.properties,
             CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
                  WHEN c.expires_at <= now() THEN 'expired'
-                 WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
+                 WHEN sj.id IS NOT NULL AND sj.status NOT IN ('running', 'paused') THEN 'cancelled'
                  WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
             END AS skip
        FROM claimed c
        LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
        LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
        LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
+       LEFT JOIN subscribers ct ON ct.tenant_id = c.tenant_id AND ct.id = c.subscriber_id
        LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`,
     [limit, workerId, leaseSeconds, held],
   );
@@ -75,7 +79,9 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
     proxy: r.send_job_id
       ? undefined
       : { from: r.from_address, subject: r.subject, html: r.html, text: r.text_body, headers: r.headers, listUnsubscribe: r.list_unsubscribe },
-    list: r.send_job_id ? { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {} } : undefined,
+    list: r.send_job_id
+      ? { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {}, contact: { first_name: r.first_name, last_name: r.last_name, properties: r.properties ?? {} } }
+      : undefined,
   }));
 }
 

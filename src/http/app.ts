@@ -23,6 +23,7 @@ import { sendJobRoutes } from './routes/send-jobs.ts';
 import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
 import { contactRoutes } from './routes/contacts.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
@@ -163,6 +164,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
   await app.register(contactRoutes, deps);
+  await app.register(campaignRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);

@@ -13,6 +13,7 @@ interface PreparedJob {
   tracking: TrackingSettings;
   template: CompiledTemplate | { error: string };
   rewriter: LinkRewriter | null;
+  headers: Record<string, string>;
 }
 
 // Jobs kept compiled per thread; a worker rarely runs more at once.
@@ -36,6 +37,7 @@ function prepare(job: JobDefinition): PreparedJob {
     tracking: jobTracking,
     template,
     rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+    headers: (job.replyTo ? { 'Reply-To': job.replyTo } : {}) as Record<string, string>,
   };
   jobs.set(job.id, prepared);
   return prepared;
@@ -55,6 +57,14 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
       subscriber_id: message.list.subscriberId,
       preferences: message.list.preferences,
       unsubscribe_url: unsubscribe,
+      // Properties first: the contact's own fields win over a property of the same name.
+      contact: {
+        ...message.list.contact?.properties,
+        email: message.recipient,
+        first_name: message.list.contact?.first_name ?? null,
+        last_name: message.list.contact?.last_name ?? null,
+        preferences: message.list.preferences,
+      },
     });
   } catch (err) {
     return { failed: (err as Error).message };
@@ -66,7 +76,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
     subject: out.subject,
     html: out.html && job.rewriter ? job.rewriter.apply(out.html, message.id) : (out.html ?? null),
     text: out.text ?? null,
-    headers: {},
+    headers: job.headers,
     listUnsubscribe: { url: unsubscribe },
   };
   return { message: composed };

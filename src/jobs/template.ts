@@ -13,6 +13,8 @@ export interface RecipientVars {
   subscriber_id: string;
   preferences: Record<string, unknown>;
   unsubscribe_url: string;
+  /** The contact: email, first_name, last_name, its properties, and the Member Center's preferences. */
+  contact?: Record<string, unknown>;
 }
 
 export interface CompiledTemplate {
@@ -57,6 +59,7 @@ const SAMPLE: RecipientVars = {
   subscriber_id: '00000000-0000-4000-8000-000000000000',
   preferences: {},
   unsubscribe_url: 'https://example.invalid/u/sample',
+  contact: { email: 'recipient@example.com', first_name: 'Sample', last_name: 'Recipient', preferences: {} },
 };
 
 const HAS_LIQUID = /\{\{|\{%/;
