@@ -25,6 +25,8 @@ export interface Config {
     issuer?: string;
     audience?: string;
   };
+  /** Operator credential of the admin API (/v1/admin/*); unset: those routes answer 403 admin_disabled. */
+  adminToken?: string;
   /** `capture`, `ses` or an `smtp://` / `smtps://` URL. */
   transport: string;
   ses: { region: string; endpoint?: string };
@@ -252,6 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: str(env, 'JWT_ISSUER'),
       audience: str(env, 'JWT_AUDIENCE'),
     },
+    adminToken: str(env, 'ADMIN_TOKEN'),
     transport,
     ses: { region: sesRegion, endpoint: str(env, 'SES_ENDPOINT') },
     dkim:
@@ -318,6 +321,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.jwt.secret && config.jwt.secret.length < 32) {
     throw new ConfigError('JWT_SECRET must be at least 32 characters');
+  }
+  if (config.adminToken !== undefined && config.adminToken.length < 32) {
+    throw new ConfigError('ADMIN_TOKEN must be at least 32 characters');
   }
   return config;
 }

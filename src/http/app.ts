@@ -24,6 +24,7 @@ import type { JobScheduler } from '../jobs/runner.ts';
 import { listRoutes } from './routes/lists.ts';
 import { contactRoutes } from './routes/contacts.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
@@ -146,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'the operator credential ADMIN_TOKEN (/v1/admin/*)' },
           webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Signature' },
           webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-Timestamp' },
           webhookNonce: { type: 'apiKey', in: 'header', name: 'X-Nonce' },
@@ -165,6 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(listRoutes, deps);
   await app.register(contactRoutes, deps);
   await app.register(campaignRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
