@@ -4532,6 +4532,7 @@ export interface paths {
                             data: {
                                 /** Format: date-time */
                                 created_at: string;
+                                /** @description New contacts are pending until they confirm through a signed link sent in this message; html must contain {{ confirm_url }}. */
                                 double_opt_in: {
                                     enabled: boolean;
                                     /** Format: email */
@@ -4649,6 +4650,7 @@ export interface paths {
                         "application/json": {
                             /** Format: date-time */
                             created_at: string;
+                            /** @description New contacts are pending until they confirm through a signed link sent in this message; html must contain {{ confirm_url }}. */
                             double_opt_in: {
                                 enabled: boolean;
                                 /** Format: email */
@@ -4761,6 +4763,7 @@ export interface paths {
                         "application/json": {
                             /** Format: date-time */
                             created_at: string;
+                            /** @description New contacts are pending until they confirm through a signed link sent in this message; html must contain {{ confirm_url }}. */
                             double_opt_in: {
                                 enabled: boolean;
                                 /** Format: email */
@@ -4951,6 +4954,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description null turns double opt-in off */
                         double_opt_in?: {
                             enabled: boolean;
                             /** Format: email */
@@ -4972,6 +4976,7 @@ export interface paths {
                         "application/json": {
                             /** Format: date-time */
                             created_at: string;
+                            /** @description New contacts are pending until they confirm through a signed link sent in this message; html must contain {{ confirm_url }}. */
                             double_opt_in: {
                                 enabled: boolean;
                                 /** Format: email */

@@ -168,6 +168,9 @@ export async function writeContacts(
   rowsJson: string,
   options: { doubleOptIn: boolean; mode: 'create' | 'upsert' },
 ): Promise<ContactWriteResult> {
+  // The CTEs below join on the address; their row counts are unknown to the planner, which would
+  // otherwise nest-loop 5,000 x 5,000 lower() comparisons per import batch.
+  await client.query('SET LOCAL enable_nestloop = off');
   const { rows } = await client.query<{ created: number; updated: number; kept_unsubscribed: number; pending: Array<{ id: string; email: string }> | null; ids: string[] | null; existed: number }>(
     `WITH input AS (
        SELECT DISTINCT ON (lower(r.email)) r.email, r.first_name, r.last_name, r.properties, r.subscribed
@@ -208,12 +211,14 @@ export async function writeContacts(
             (SELECT count(*) FROM subs WHERE NOT inserted)::int AS existed`,
     [tenantId, listId, rowsJson, options.doubleOptIn, newId()],
   );
+  await client.query('SET LOCAL enable_nestloop = on');
   const r = rows[0];
   if (options.mode === 'create' && r.existed > 0) {
     throw new DomainError('conflict', 'contact_exists', 'a contact with this email is already in the list (PUT upserts it)');
   }
   // Asked to unsubscribe: an engine opt-out of the active ones (set-based, like every opt-out).
-  await client.query(
+  // rowsJson is JSON.stringify output: without this text no row asks it (most imports).
+  if (rowsJson.includes('"subscribed":false')) await client.query(
     `WITH opt_out_targets AS (
        SELECT $1::uuid AS tenant_id, $2::uuid AS list_id, s.id AS subscriber_id, 'api'::text AS source, NULL::uuid AS message_id
          FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (email text, subscribed boolean)) i

@@ -35,7 +35,7 @@ export const UpdateListRequest = {
   type: 'object',
   additionalProperties: false,
   minProperties: 1,
-  properties: { name, double_opt_in: { anyOf: [DoubleOptIn, { type: 'null' }] } },
+  properties: { name, double_opt_in: { ...DoubleOptIn, type: ['object', 'null'], description: 'null turns double opt-in off' } },
 } as const;
 
 export const ListResource = {
@@ -45,7 +45,7 @@ export const ListResource = {
     id: uuid,
     name: { type: ['string', 'null'] },
     owner: { type: 'string', enum: [...LIST_OWNERS], description: 'api: written through /v1/lists; member_center: written by its signed webhooks only' },
-    double_opt_in: { anyOf: [DoubleOptIn, { type: 'null' }] },
+    double_opt_in: { ...DoubleOptIn, type: ['object', 'null'] },
     members: {
       type: 'object',
       required: ['total', ...MEMBER_STATUSES],
