@@ -194,10 +194,12 @@ export async function writeContacts(
          FROM subs JOIN input i ON lower(i.email) = lower(subs.email)
         ORDER BY subs.id
        ON CONFLICT (tenant_id, list_id, subscriber_id) DO UPDATE
-         SET status = CASE WHEN $4 THEN 'pending' ELSE 'active' END, reason = excluded.reason, source_id = excluded.source_id,
-             status_at = greatest(now(), m.status_at), updated_at = now()
-         -- Re-subscribe only an unsubscribed contact whose opt-out does not stand.
-         WHERE excluded.reason = 'api.subscribe' AND m.status = 'unsubscribed' AND NOT (${OPT_OUT_STANDS})
+         SET status = CASE WHEN excluded.status = 'unsubscribed' THEN 'unsubscribed' WHEN $4 THEN 'pending' ELSE 'active' END,
+             reason = excluded.reason, source_id = excluded.source_id, status_at = greatest(now(), m.status_at), updated_at = now()
+         -- Re-subscribe only an unsubscribed contact whose opt-out does not stand; a pending one
+         -- (never confirmed, so never subscribed) asked to unsubscribe simply is.
+         WHERE (excluded.reason = 'api.subscribe' AND m.status = 'unsubscribed' AND NOT (${OPT_OUT_STANDS}))
+            OR (excluded.status = 'unsubscribed' AND m.status = 'pending')
        RETURNING m.subscriber_id, m.status
      )
      SELECT (SELECT count(*) FROM subs WHERE inserted)::int AS created,

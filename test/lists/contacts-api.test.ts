@@ -167,3 +167,46 @@ describe('imports', () => {
     expect(xml.status).toBe(415);
   });
 });
+
+describe('double opt-in', () => {
+  it('a new contact is pending, gets a signed link through the outbox; GET shows a button, POST confirms; expired and forged links do not', async () => {
+    const list = (await api('POST', '/v1/lists', { name: 'DOI', double_opt_in: { enabled: true, from: 'news@acme.test', subject: 'Confirm', html: '<a href="{{ confirm_url }}">Confirm</a>' } })).json.id;
+    const c = await api('POST', `/v1/lists/${list}/contacts`, { email: 'doi@x.test', first_name: 'Dee' });
+    expect(c.json.status).toBe('pending');
+    const { rows } = await database.db.query(`SELECT m.status, j.html, j.subject FROM messages m JOIN proxy_jobs j ON j.id = m.proxy_job_id WHERE m.recipient = 'doi@x.test'`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'queued', subject: 'Confirm' });
+    const link = /href="([^"]+)"/.exec(rows[0].html)![1];
+    const path = new URL(link).pathname;
+    const page = await call(t.baseUrl, 'GET', path);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<form method="post">');
+    expect((await api('GET', `/v1/lists/${list}/contacts/${c.json.id}`)).json.status).toBe('pending');
+
+    const forged = await call(t.baseUrl, 'POST', path.slice(0, -2) + (path.endsWith('AA') ? 'AB' : 'AA'));
+    expect(forged.status).toBe(400);
+    const { confirmUrl } = await import('../../src/lists/double-opt-in.ts');
+    const { tenant_id: tenantId } = (await database.db.query('SELECT tenant_id FROM lists WHERE id = $1', [list])).rows[0];
+    const stale = confirmUrl(t.config.tracking, { tenantId, listId: list, contactId: c.json.id }, Date.now() - 8 * 86_400_000);
+    expect((await call(t.baseUrl, 'POST', new URL(stale).pathname)).status).toBe(410);
+    expect((await api('GET', `/v1/lists/${list}/contacts/${c.json.id}`)).json.status).toBe('pending');
+
+    const ok = await call(t.baseUrl, 'POST', path, { rawBody: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(ok.text).toContain('confirmed');
+    expect((await api('GET', `/v1/lists/${list}/contacts/${c.json.id}`)).json.status).toBe('active');
+  });
+
+  it('a confirmation never re-subscribes someone who unsubscribed or opted out since', async () => {
+    const list = (await api('POST', '/v1/lists', { name: 'DOI 2', double_opt_in: { enabled: true, from: 'news@acme.test', subject: 'Confirm', html: '{{ confirm_url }}' } })).json.id;
+    const imp = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: 'email\na@doi.test\nb@doi.test\n', headers: { 'content-type': 'text/csv' } });
+    expect(imp.json.created).toBe(2);
+    const { rows } = await database.db.query(`SELECT m.recipient, j.html FROM messages m JOIN proxy_jobs j ON j.id = m.proxy_job_id WHERE m.recipient LIKE '%@doi.test' ORDER BY 1`);
+    expect(rows.map((r) => r.recipient)).toEqual(['a@doi.test', 'b@doi.test']);
+    const a = (await api('GET', `/v1/lists/${list}/contacts?email=a@doi.test`)).json.data[0];
+    expect(a.status).toBe('pending');
+    expect((await api('PATCH', `/v1/lists/${list}/contacts/${a.id}`, { subscribed: false })).json.status).toBe('unsubscribed');
+    const r = await call(t.baseUrl, 'POST', new URL(rows[0].html).pathname);
+    expect(r.text).toContain('Nothing to confirm');
+    expect((await api('GET', `/v1/lists/${list}/contacts/${a.id}`)).json.status).toBe('unsubscribed');
+  });
+});
