@@ -85,7 +85,7 @@ export interface Config {
   channels: ChannelSettings;
   /**
    * ADMIN_TOKEN, the operator credential: the dashboard's operator sign-in (every tenant), the
-   * operator-only API routes (src/http/operator.ts). Unset: no operator.
+   * admin API (/v1/admin/*: 403 admin_disabled when unset) and operator-only routes (src/http/operator.ts).
    */
   adminToken?: string;
   /** The dashboard (src/ui): session signing and lifetime. */

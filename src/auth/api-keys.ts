@@ -48,7 +48,10 @@ export async function createApiKey(db: Db, tenantId: string, scopes: Scope[], op
   return insertKey(db, { tenantId, name: options.name ?? 'api key', scopes, environment: options.environment });
 }
 
-/** A new secret with the same name, scopes and environment; the old one expires after the grace. */
+/**
+ * A new secret with the same name, scopes and environment; the old one expires after the grace.
+ * Given a tenant (the admin API), a key of another tenant is not found.
+ */
 export async function rotateApiKey(db: Db, keyId: string, tenantId?: string): Promise<IssuedKey & { old_key_expires_at: string }> {
   return withTransaction(db, async (client) => {
     // tenantId (the dashboard): another tenant's key is not found.

@@ -24,6 +24,9 @@ import type { JobScheduler } from '../jobs/runner.ts';
 import { JobRenderer } from '../jobs/render.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { listRoutes } from './routes/lists.ts';
+import { contactRoutes } from './routes/contacts.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { whatsappRoutes } from './routes/whatsapp.ts';
@@ -155,6 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'the operator credential ADMIN_TOKEN (/v1/admin/*)' },
           webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Signature' },
           webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-Timestamp' },
           webhookNonce: { type: 'apiKey', in: 'header', name: 'X-Nonce' },
@@ -179,6 +183,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(templateRoutes, { ...deps, renderer });
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
+  await app.register(contactRoutes, deps);
+  await app.register(campaignRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);

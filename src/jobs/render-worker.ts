@@ -40,7 +40,8 @@ function prepare(job: JobDefinition): PreparedJob {
     tracking: jobTracking,
     template,
     rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
-    composer: new MessageComposer(job.from, {}),
+    // Reply-To (a campaign's reply_to) is the same for every recipient: a fixed field of the composer.
+    composer: new MessageComposer(job.from, job.replyTo ? { 'Reply-To': job.replyTo } : {}),
   };
   jobs.set(job.id, prepared);
   return prepared;
@@ -60,6 +61,14 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
       subscriber_id: message.list.subscriberId,
       preferences: message.list.preferences,
       unsubscribe_url: unsubscribe,
+      // Properties first: the contact's own fields win over a property of the same name.
+      contact: {
+        ...message.list.contact?.properties,
+        email: message.recipient,
+        first_name: message.list.contact?.first_name ?? null,
+        last_name: message.list.contact?.last_name ?? null,
+        preferences: message.list.preferences,
+      },
     });
   } catch (err) {
     return { failed: (err as Error).message };
@@ -71,6 +80,7 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
     subject: out.subject,
     html: out.html && job.rewriter ? job.rewriter.apply(out.html, message.id) : (out.html ?? null),
     text: out.text ?? null,
+    // Custom headers (a campaign's Reply-To) are the composer's fixed fields.
     headers: {},
     listUnsubscribe: { url: unsubscribe },
   };

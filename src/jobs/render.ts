@@ -13,7 +13,14 @@ export interface ListMessage {
   id: string;
   tenantId: string;
   recipient: string;
-  list: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown> };
+  list: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown>; contact?: ContactFields };
+}
+
+/** A contact's own fields (API lists, src/lists/contacts.ts), for {{ contact.* }}. */
+export interface ContactFields {
+  first_name: string | null;
+  last_name: string | null;
+  properties: Record<string, unknown>;
 }
 
 /** What a render thread needs of a job to compile it once. */
@@ -25,6 +32,8 @@ export interface JobDefinition {
   trackClicks: boolean;
   /** The sender's verified tracking host (a CNAME to us): links use it rather than PUBLIC_BASE_URL. */
   trackingHost: string | null;
+  /** A campaign's Reply-To. */
+  replyTo?: string | null;
 }
 
 /**
@@ -125,15 +134,15 @@ export class JobRenderer {
     const missing = [...new Set(jobIds)].filter((id) => !this.jobs.has(id));
     if (!missing.length) return;
     const { rows } = await this.db.query<{
-      id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean; tracking_host: string | null;
+      id: string; from_address: string; template: TemplateSource; track_opens: boolean; track_clicks: boolean; tracking_host: string | null; reply_to: string | null;
     }>(
-      `SELECT id, from_address, template, track_opens, track_clicks, ${trackingHostFor('tenant_id', 'from_address')} AS tracking_host
+      `SELECT id, from_address, template, track_opens, track_clicks, reply_to, ${trackingHostFor('tenant_id', 'from_address')} AS tracking_host
          FROM send_jobs WHERE id = ANY($1::uuid[])`,
       [missing],
     );
     for (const row of rows) {
       if (this.jobs.size >= CACHE_SIZE) this.jobs.delete(this.jobs.keys().next().value!);
-      this.jobs.set(row.id, { id: row.id, from: row.from_address, template: row.template, trackOpens: row.track_opens, trackClicks: row.track_clicks, trackingHost: row.tracking_host });
+      this.jobs.set(row.id, { id: row.id, from: row.from_address, template: row.template, trackOpens: row.track_opens, trackClicks: row.track_clicks, trackingHost: row.tracking_host, replyTo: row.reply_to });
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Channel, ChannelContent } from '../channels/types.ts';
 import type { Queryable } from '../db/pool.ts';
+import type { ContactFields } from '../jobs/render.ts';
 import type { MessageToCompose } from '../sending/compose.ts';
 
 /** Why a claimed message must not be sent after all (its state changed since it was queued). */
@@ -21,7 +22,7 @@ export interface ClaimedMessage {
   /** A proxy send's content, as submitted; `attachmentsOf` names the send whose attachments it carries. */
   proxy?: Omit<MessageToCompose, 'id' | 'recipient'> & { attachmentsOf?: string };
   /** A list send job's message: rendered per recipient from the job's template. */
-  list?: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown> };
+  list?: { jobId: string; listId: string; subscriberId: string; preferences: Record<string, unknown>; contact?: ContactFields };
 }
 
 /**
@@ -43,6 +44,8 @@ const CLAIM_SQL = `WITH urgent AS (
                      WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
                        AND (m.send_job_id IS NOT NULL
                             OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
+    -- A paused campaign's messages wait where they are (src/jobs/campaigns.ts).
+    AND NOT EXISTS (SELECT 1 FROM send_jobs pj WHERE pj.id = m.send_job_id AND pj.status = 'paused')
   -- A message past its expires_at (an OTP, a closed window) is claimed too, to be settled as expired below.
   ORDER BY next_attempt_at LIMIT greatest(0, $1 - (SELECT count(*) FROM urgent)) FOR UPDATE OF m SKIP LOCKED
 ), expired AS (
@@ -63,12 +66,12 @@ SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
        (extract(epoch FROM c.expires_at - now()) * 1000)::float8 AS expires_in_ms,
        j.from_address, j.subject, j.html, j.text_body, j.list_unsubscribe,
        j.to_header, j.cc_header, j.reply_to, CASE WHEN j.attachment_count > 0 THEN j.id END AS attachments_of,
-       c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences,
+       c.send_job_id, sj.list_id, c.subscriber_id, lm.preferences, ct.first_name, ct.last_name, ct.properties,
        c.channel, ch.body, ch.sender_id, ch.flow, ch.segments, ch.template, ch.phone_number_id,
        CASE WHEN sup.email IS NOT NULL THEN 'suppressed'
             WHEN c.channel = 'sms' AND EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.tenant_id = c.tenant_id AND o.phone = c.recipient) THEN 'opted_out'
             WHEN c.expires_at <= now() THEN 'expired'
-            WHEN sj.id IS NOT NULL AND sj.status <> 'running' THEN 'cancelled'
+            WHEN sj.id IS NOT NULL AND sj.status NOT IN ('running', 'paused') THEN 'cancelled'
             WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
        END AS skip
   FROM claimed c
@@ -76,6 +79,7 @@ SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
   LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
   LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
   LEFT JOIN channel_messages ch ON ch.message_id = c.id
+  LEFT JOIN subscribers ct ON ct.tenant_id = c.tenant_id AND ct.id = c.subscriber_id
   LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`;
 
 interface ClaimRowCommon {
@@ -102,13 +106,16 @@ type ClaimRow = ClaimRowCommon & (
       send_job_id: null; from_address: string; subject: string; html: string; text_body: string; list_unsubscribe: MessageToCompose['listUnsubscribe'];
       to_header: string[] | null; cc_header: string[] | null; reply_to: string[] | null; attachments_of: string | null;
     }
-  | { send_job_id: string; list_id: string; subscriber_id: string; preferences: Record<string, unknown> | null }
+  | {
+      send_job_id: string; list_id: string; subscriber_id: string; preferences: Record<string, unknown> | null;
+      first_name: string | null; last_name: string | null; properties: Record<string, unknown> | null;
+    }
 );
 
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const now = Date.now();
   const leaseDeadline = now + leaseSeconds * 1000;
-  const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v2', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
+  const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v3', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
   return rows.map((r) => ({
     id: r.id,
     tenantId: r.tenant_id,
@@ -127,7 +134,12 @@ export async function claimMessages(db: Queryable, workerId: string, limit: numb
               toHeader: r.to_header, cc: r.cc_header, replyTo: r.reply_to, attachmentsOf: r.attachments_of ?? undefined,
             },
           }
-        : { list: { jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {} } }),
+        : {
+            list: {
+              jobId: r.send_job_id, listId: r.list_id, subscriberId: r.subscriber_id, preferences: r.preferences ?? {},
+              contact: { first_name: r.first_name, last_name: r.last_name, properties: r.properties ?? {} },
+            },
+          }),
   }));
 }
 

@@ -74,7 +74,7 @@ export async function checkDomains(db: Db, config: Config, max = 200): Promise<C
   const ctx = { settings: config.domains, secretsKey: config.secretsKey };
   const checker = dnsChecker(config.domains.dnsServers);
   const checks: Check[] = [];
-  for (const tenant of await listTenants(db)) {
+  for (const tenant of (await listTenants(db, { limit: 500 })).data) {
     const page = await listDomains(db, ctx, tenant.id, { limit: max });
     for (const d of page.data) {
       if (checks.length >= max) return checks;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { cancelSendJob, getSendJob, listSendJobs, sendJobSendsPerMinute, type SendJobStatus, type SendJobView } from '../../jobs/jobs.ts';
+import { cancelSendJob, getSendJob, listSendJobs, sendJobSendsPerMinute, type SendJobView } from '../../jobs/jobs.ts';
+import type { SendJobStatus } from '../../jobs/status.ts';
 import { html, jsonIsland } from '../../ui/html.ts';
 import { csrfField, statusBadge, when } from '../../ui/layout.ts';
 import { flashOf, flashQuery, pageRoute, redirectWith, sendFragment, sendPage, uuidParam, type UiContext } from './ui-page.ts';

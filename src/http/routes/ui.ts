@@ -100,7 +100,7 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
       if (!page) return;
       const session = readSession(key, request.cookies[SESSION_COOKIE]);
       let tenants: Array<{ id: string; name: string }> | undefined;
-      const loadTenants = async () => (tenants ??= (await listTenants(db)).map((t) => ({ id: t.id, name: t.name })));
+      const loadTenants = async () => (tenants ??= (await listTenants(db, { limit: 500 })).data.map((t) => ({ id: t.id, name: t.name })));
       const principal = await principalOf(session, loadTenants);
       if (!principal) {
         if (request.method === 'GET') return reply.redirect(`/ui/login?next=${encodeURIComponent(request.url)}`, 303);
