@@ -4,6 +4,7 @@ import { DomainError, invalid } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../observability/cursor.ts';
 import type { Page } from '../observability/messages.ts';
 import { submitProxySend } from '../sending/submit.ts';
+import { getTemplateVersion, sourceOf } from '../templates/templates.ts';
 import { newId } from '../ids.ts';
 import { cancelSendJob, checkSendJob, insertSendJob, startTime, type SendJobFields } from './jobs.ts';
 import type { JobScheduler } from './runner.ts';
@@ -74,22 +75,14 @@ const notFound = (id: string) => new DomainError('not_found', 'not_found', `camp
 const wrongState = (code: string, status: SendJobStatus, action: string) =>
   new DomainError('conflict', code, `campaign is ${campaignStatus(status)}: it cannot be ${action}`);
 
-/**
- * The stored template's newest version (src/templates/, issue 13 part A: tables `templates` and
- * `template_versions`). TODO(coordinator): once part A is merged, call its resolver instead; until
- * then this reads the agreed tables when they exist and answers template_not_found otherwise.
- */
+/** A stored template's current version (src/templates), as the campaign's Liquid sources. */
 export async function resolveStoredTemplate(db: Queryable, tenantId: string, templateId: string): Promise<TemplateSource> {
-  const exists = await db.query<{ t: string | null }>(`SELECT to_regclass('template_versions')::text AS t`);
-  if (exists.rows[0].t) {
-    const { rows } = await db.query<{ subject: string; html: string | null; text: string | null }>(
-      `SELECT v.subject, v.html, v.text FROM templates t JOIN template_versions v ON v.template_id = t.id
-        WHERE t.tenant_id = $1 AND t.id = $2 ORDER BY v.version DESC LIMIT 1`,
-      [tenantId, templateId],
-    );
-    if (rows[0]) return { subject: rows[0].subject, html: rows[0].html ?? undefined, text: rows[0].text ?? undefined };
+  try {
+    return sourceOf(await getTemplateVersion(db, tenantId, templateId));
+  } catch (err) {
+    if (err instanceof DomainError && err.kind === 'not_found') throw invalid(`template ${templateId.slice(0, 100)} not found`, 'template_not_found');
+    throw err;
   }
-  throw invalid(`template ${templateId} not found`, 'template_not_found');
 }
 
 async function fieldsOf(db: Queryable, tenantId: string, req: CampaignRequest, defaults: Defaults): Promise<SendJobFields> {
