@@ -59,7 +59,7 @@ ALTER TABLE send_jobs
   ADD CONSTRAINT send_jobs_scheduled CHECK (status = 'draft' OR scheduled_at IS NOT NULL),
   ADD COLUMN reply_to    text,
   -- A stored template (src/templates/, issue 13 part A), resolved into `template` at schedule time.
-  ADD COLUMN template_id uuid,
+  ADD COLUMN IF NOT EXISTS template_id uuid,
   ADD COLUMN paused_at   timestamptz,
   ADD COLUMN updated_at  timestamptz NOT NULL DEFAULT now();
 -- One send job per campaign: the campaign's id is the resource id of /v1/campaigns.
