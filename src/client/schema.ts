@@ -892,6 +892,7 @@ export interface paths {
                             plan: {
                                 api_rate_limit_per_minute?: number;
                                 retention_days?: number | null;
+                                send_rate_limit_per_minute?: number;
                                 tier?: string;
                             };
                             production_access: null;
@@ -1003,6 +1004,175 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/account/whatsapp-cloud-line": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's WhatsApp Cloud line (else the platform default) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The token itself is never shown */
+                            hasAccessToken: boolean;
+                            platformLineConfigured: boolean;
+                            usesPlatformDefault: boolean;
+                            whatsappPhoneNumberId: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Set or clear (null) the line: Meta phone number id and access token (stored encrypted) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        whatsappAccessToken?: string | null;
+                        whatsappPhoneNumberId?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The token itself is never shown */
+                            hasAccessToken: boolean;
+                            platformLineConfigured: boolean;
+                            usesPlatformDefault: boolean;
+                            whatsappPhoneNumberId: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1464,7 +1634,7 @@ export interface paths {
                          */
                         environment?: "live" | "test";
                         name?: string;
-                        scopes: ("send" | "jobs.manage" | "lists.view" | "lists.manage" | "messages.view" | "analytics.search.recipients" | "reports.view" | "suppressions.view" | "suppressions.manage" | "undeliverable.view" | "org.view" | "domains.manage" | "identities.view" | "tracking.view" | "webhooks.manage")[];
+                        scopes: ("send" | "jobs.manage" | "lists.view" | "lists.manage" | "messages.view" | "analytics.search.recipients" | "reports.view" | "suppressions.view" | "suppressions.manage" | "undeliverable.view" | "org.view" | "domains.manage" | "identities.view" | "tracking.view" | "webhooks.manage" | "templates.manage" | "templates.view" | "send:sms" | "read:sms" | "send:whatsapp" | "read:whatsapp" | "keys.manage")[];
                     };
                 };
             };
@@ -6196,6 +6366,209 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /** Move a scheduled message (still queued) to another time; 409 already_sent / not_scheduled otherwise */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description Send at this time (at most 30 days ahead; a past time is now)
+                         */
+                        scheduled_at: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            scheduled_at: string;
+                            status: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/v1/messages/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a scheduled message (still queued); 409 already_sent / already_cancelled / not_scheduled otherwise */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            scheduled_at: string;
+                            status: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -6728,13 +7101,29 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Alternative to the body's idempotency_key (both given: they must be equal) */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
+            /** @description With template_id, subject/html/text are left out; with an Idempotency-Key header, idempotency_key may be left out. */
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description At most 10, 5242880 bytes each and 10485760 in all (decoded); the type is sniffed from the bytes; executables are refused (422 attachment_type_refused) */
+                        attachments?: {
+                            /** @description Base64 */
+                            content: string;
+                            /** @description Used when the bytes do not tell */
+                            content_type?: string;
+                            filename: string;
+                        }[];
+                        /** @description Each address gets its own copy; never in any header */
+                        bcc?: string[];
+                        /** @description Shown in every copy's Cc header; each address gets its own copy (message) */
+                        cc?: string[];
                         /** Format: email */
                         from: string;
                         headers?: {
@@ -6750,6 +7139,15 @@ export interface paths {
                         };
                         /** @enum {string} */
                         message_type: "newsletter" | "transactional";
+                        /** @description Reply-To addresses */
+                        reply_to?: string[];
+                        /**
+                         * Format: date-time
+                         * @description Send at this time (at most 30 days ahead; a past time is now)
+                         */
+                        scheduled_at?: string;
+                        /** @description A variable the template uses but `variables` lacks is a 422 missing_variable */
+                        strict_variables?: boolean;
                         subject: string;
                         tags: {
                             campaign_id: string;
@@ -6757,6 +7155,8 @@ export interface paths {
                             segment: string;
                             site_id: string;
                         };
+                        /** @description A stored template (id or slug): subject, html and text come from its current version, rendered with `variables`; then give none of them */
+                        template_id?: string;
                         /**
                          * Format: uuid
                          * @description Optional; must be the credential's tenant.
@@ -6764,6 +7164,10 @@ export interface paths {
                         tenant_id?: string;
                         text: string;
                         to: string[];
+                        /** @description Values the template refers to: {{ name }}, {{ order.total }} */
+                        variables?: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -6810,6 +7214,15 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6829,6 +7242,891 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/send-jobs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Up to 100 different sends, each validated and accepted on its own: one invalid item does not stop the others */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Alternative to the body's idempotency_key (both given: they must be equal) */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Each a POST /v1/send-jobs body, validated and accepted on its own. With an Idempotency-Key header, an item without idempotency_key uses "<header>:<index>" */
+                        messages: Record<string, never>[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                error?: {
+                                    error: string;
+                                    message: string;
+                                    status: number;
+                                };
+                                index: number;
+                                /** Format: uuid */
+                                job_id?: string;
+                                /** @enum {string} */
+                                status: "queued" | "failed";
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** SMS messages, newest first, by page */
+        get: {
+            parameters: {
+                query?: {
+                    flow?: "OTP" | "STANDARD";
+                    page?: number;
+                    pageSize?: number;
+                    /** @description Part of the recipient, the body or the provider id */
+                    query?: string;
+                    status?: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                attempts?: number;
+                                body?: string | null;
+                                /** @enum {string} */
+                                channel: "sms" | "whatsapp";
+                                /** Format: date-time */
+                                createdAt: string;
+                                encoding?: string | null;
+                                /** @description queued, sending, sent, delivered, opened (read), failed, expired, suppressed (opted out), cancelled */
+                                engineStatus: string;
+                                error?: string | null;
+                                /** Format: date-time */
+                                expiresAt?: string | null;
+                                /** @description The provider's message id */
+                                externalId?: string | null;
+                                flow?: string | null;
+                                /** Format: uuid */
+                                id: string;
+                                phoneNumberId?: string | null;
+                                segments?: number | null;
+                                senderId?: string | null;
+                                /** Format: date-time */
+                                sentAt?: string | null;
+                                /** @enum {string} */
+                                status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                                template?: {
+                                    [key: string]: unknown;
+                                } | null;
+                                to: string;
+                                /** Format: date-time */
+                                updatedAt?: string;
+                            }[];
+                            page: number;
+                            pageSize: number;
+                            /** @description Matching messages; null when the page is past the end */
+                            total: number | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One SMS */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            attempts?: number;
+                            body?: string | null;
+                            /** @enum {string} */
+                            channel: "sms" | "whatsapp";
+                            /** Format: date-time */
+                            createdAt: string;
+                            encoding?: string | null;
+                            /** @description queued, sending, sent, delivered, opened (read), failed, expired, suppressed (opted out), cancelled */
+                            engineStatus: string;
+                            error?: string | null;
+                            /** Format: date-time */
+                            expiresAt?: string | null;
+                            /** @description The provider's message id */
+                            externalId?: string | null;
+                            flow?: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            phoneNumberId?: string | null;
+                            segments?: number | null;
+                            senderId?: string | null;
+                            /** Format: date-time */
+                            sentAt?: string | null;
+                            /** @enum {string} */
+                            status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                            template?: {
+                                [key: string]: unknown;
+                            } | null;
+                            to: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One SMS's timeline: accepted, sent, delivery receipt or failure */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: {
+                                data?: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                occurredAt: string;
+                                type: string;
+                            }[];
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue one SMS (OTP or STANDARD) from an approved sender id */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        body: string;
+                        /**
+                         * @description OTP: claimed first, expires after SMS_OTP_VALIDITY_SECONDS unsent
+                         * @enum {string}
+                         */
+                        flow: "OTP" | "STANDARD";
+                        idempotency_key?: string;
+                        /** @description An approved sender id (GET /v1/sms/sender-ids) */
+                        senderId: string;
+                        /** @description E.164: + and country code */
+                        to: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            encoding?: "GSM-7" | "UCS-2";
+                            /** Format: uuid */
+                            id: string;
+                            /** @description The idempotency key matched an earlier identical request: nothing new was queued. */
+                            replayed: boolean;
+                            segments?: number;
+                            /** @enum {string} */
+                            status: "QUEUED";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/sender-id-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask the operator to approve a sender id */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        purpose?: string;
+                        senderId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            purpose?: string | null;
+                            review_note?: string | null;
+                            /** Format: date-time */
+                            reviewed_at?: string | null;
+                            sender_id: string;
+                            /** @enum {string} */
+                            status: "pending" | "approved" | "rejected";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/sender-id-requests/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Operator only (Bearer ADMIN_TOKEN): approve or reject a sender id request */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        decision: "approve" | "reject";
+                        note?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: uuid */
+                            id: string;
+                            purpose?: string | null;
+                            review_note?: string | null;
+                            /** Format: date-time */
+                            reviewed_at?: string | null;
+                            sender_id: string;
+                            /** @enum {string} */
+                            status: "pending" | "approved" | "rejected";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/sender-ids": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's sender ids and requests (approved ones may send) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: uuid */
+                                id: string;
+                                purpose?: string | null;
+                                review_note?: string | null;
+                                /** Format: date-time */
+                                reviewed_at?: string | null;
+                                sender_id: string;
+                                /** @enum {string} */
+                                status: "pending" | "approved" | "rejected";
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -7265,6 +8563,1075 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Templates, newest first (current versions) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** Format: date-time */
+                                created_at: string;
+                                html: string | null;
+                                /** Format: uuid */
+                                id: string;
+                                name: string;
+                                slug: string;
+                                subject: string;
+                                text: string | null;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /** @description The current version; PUT adds one */
+                                version: number;
+                            }[];
+                            pagination: {
+                                has_more: boolean;
+                                next_cursor: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Store a template (version 1) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description HTML body (Liquid) */
+                        html?: string | null;
+                        name: string;
+                        /** @description a-z, 0-9, ., - and _ (e.g. welcome.html); defaults to one made from the name */
+                        slug?: string;
+                        /** @description Subject (Liquid) */
+                        subject: string;
+                        /** @description Text body; without it, the rendered html as text (html-to-text) (Liquid) */
+                        text?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            html: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            slug: string;
+                            subject: string;
+                            text: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** @description The current version; PUT adds one */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One template (by id or slug), its current version */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            html: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            slug: string;
+                            subject: string;
+                            text: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** @description The current version; PUT adds one */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        /** Replace the content: a new version becomes current, earlier ones stay readable */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description HTML body (Liquid) */
+                        html?: string | null;
+                        name: string;
+                        /** @description a-z, 0-9, ., - and _ (e.g. welcome.html); defaults to one made from the name */
+                        slug?: string;
+                        /** @description Subject (Liquid) */
+                        subject: string;
+                        /** @description Text body; without it, the rendered html as text (html-to-text) (Liquid) */
+                        text?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            html: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            slug: string;
+                            subject: string;
+                            text: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** @description The current version; PUT adds one */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a template and its versions; 409 template_in_use while a scheduled or running send job uses it */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/performance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per-version performance of the template's transactional sends accepted in the window (default: the trailing 30 days) */
+        get: {
+            parameters: {
+                query?: {
+                    from?: string;
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                bounce_rate: number;
+                                bounced: number;
+                                click_rate: number;
+                                clicks: number;
+                                complained: number;
+                                complaint_rate: number;
+                                delivered: number;
+                                open_rate: number;
+                                opens: number;
+                                /** @description Transactional sends (jobs) accepted in the window with this version */
+                                sends: number;
+                                sent: number;
+                                version: number;
+                            }[];
+                            /** Format: uuid */
+                            template_id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Preview: render with variables (in a render thread, under the send-time limits); strict: a missing variable is a 422 missing_variable */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description A variable the template uses but `variables` lacks is a 422 missing_variable (default: it renders empty)
+                         * @default false
+                         */
+                        strict?: boolean;
+                        /** @description Values the template refers to: {{ name }}, {{ order.total }} */
+                        variables?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Default: the current version */
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            html: string | null;
+                            subject: string;
+                            /** Format: uuid */
+                            template_id: string;
+                            text: string | null;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send the current version to one address (a transactional send through the outbox) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: email
+                         * @description Default: the tenant's default sender, else DEFAULT_FROM_ADDRESS
+                         */
+                        from?: string;
+                        /** @default false */
+                        strict?: boolean;
+                        /** Format: email */
+                        to: string;
+                        /** @description Values the template refers to: {{ name }}, {{ order.total }} */
+                        variables?: {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            job_id: string;
+                            /** @enum {string} */
+                            status: "queued";
+                            /** Format: uuid */
+                            template_id: string;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                /** Format: date-time */
+                                created_at: string;
+                                html: string | null;
+                                name: string;
+                                subject: string;
+                                /** Format: uuid */
+                                template_id: string;
+                                text: string | null;
+                                version: number;
+                            }[];
+                            pagination: {
+                                has_more: boolean;
+                                next_cursor: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/templates/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Id or slug */
+                    id: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            html: string | null;
+                            name: string;
+                            subject: string;
+                            /** Format: uuid */
+                            template_id: string;
+                            text: string | null;
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -8002,7 +10369,7 @@ export interface paths {
                     "application/json": {
                         description?: string | null;
                         /** @description Event types delivered to the endpoint; null or absent: all of them. */
-                        event_types?: ("message.sent" | "message.delivered" | "message.delivery_delayed" | "message.bounced" | "message.complained" | "message.opened" | "message.clicked" | "message.failed" | "message.suppressed" | "subscription.unsubscribed" | "suppression.created" | "suppression.deleted" | "send_job.started" | "send_job.completed" | "send_job.failed" | "send_job.cancelled")[] | null;
+                        event_types?: ("message.sent" | "message.delivered" | "message.delivery_delayed" | "message.bounced" | "message.complained" | "message.opened" | "message.clicked" | "message.failed" | "message.suppressed" | "subscription.unsubscribed" | "suppression.created" | "suppression.deleted" | "send_job.started" | "send_job.completed" | "send_job.failed" | "send_job.cancelled" | "sms.sent" | "sms.delivered" | "sms.failed" | "sms.opt_out" | "whatsapp.sent" | "whatsapp.delivered" | "whatsapp.read" | "whatsapp.failed")[] | null;
                         url: string;
                     };
                 };
@@ -8293,7 +10660,7 @@ export interface paths {
                     "application/json": {
                         description?: string | null;
                         /** @description Event types delivered to the endpoint; null or absent: all of them. */
-                        event_types?: ("message.sent" | "message.delivered" | "message.delivery_delayed" | "message.bounced" | "message.complained" | "message.opened" | "message.clicked" | "message.failed" | "message.suppressed" | "subscription.unsubscribed" | "suppression.created" | "suppression.deleted" | "send_job.started" | "send_job.completed" | "send_job.failed" | "send_job.cancelled")[] | null;
+                        event_types?: ("message.sent" | "message.delivered" | "message.delivery_delayed" | "message.bounced" | "message.complained" | "message.opened" | "message.clicked" | "message.failed" | "message.suppressed" | "subscription.unsubscribed" | "suppression.created" | "suppression.deleted" | "send_job.started" | "send_job.completed" | "send_job.failed" | "send_job.cancelled" | "sms.sent" | "sms.delivered" | "sms.failed" | "sms.opt_out" | "whatsapp.sent" | "whatsapp.delivered" | "whatsapp.read" | "whatsapp.failed")[] | null;
                         /** @enum {string} */
                         status?: "enabled" | "disabled";
                         url?: string;
@@ -8624,6 +10991,827 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/sms/dlr": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A delivery receipt from a carrier or aggregator; ?token=SMS_WEBHOOK_TOKEN */
+        post: {
+            parameters: {
+                query?: {
+                    token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        err?: string;
+                        /** @description The provider's message id (submit_sm_resp message_id) */
+                        id: string;
+                        /** @description DELIVRD, UNDELIV, REJECTD, EXPIRED, DELETED (or delivered / failed) */
+                        status: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/sms/inbound-opt-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Inbound SMS (MO): STOP/UNSUBSCRIBE opt out, START/UNSTOP opt back in; ?token=SMS_WEBHOOK_TOKEN */
+        post: {
+            parameters: {
+                query?: {
+                    token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The handset (E.164) */
+                        from: string;
+                        text: string;
+                        /** @description The sender id or number it answered */
+                        to: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            accounts: number;
+                            action: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/sms/provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Provider status callback (MessageSid, MessageStatus, ErrorCode), X-Signature: sha256=HMAC-SHA256(body, SMS_PROVIDER_WEBHOOK_SECRET) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        ErrorCode?: string | number | null;
+                        MessageSid: string;
+                        MessageStatus: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/whatsapp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Meta's verification handshake: echoes hub.challenge when hub.verify_token is WHATSAPP_VERIFY_TOKEN */
+        get: {
+            parameters: {
+                query?: {
+                    "hub.challenge"?: string;
+                    "hub.mode"?: string;
+                    "hub.verify_token"?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** WhatsApp Cloud notifications: message statuses (sent, delivered, read, failed) and inbound messages (open the 24 h window) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        entry?: unknown[];
+                        object?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/whatsapp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WhatsApp messages, newest first, by page */
+        get: {
+            parameters: {
+                query?: {
+                    page?: number;
+                    pageSize?: number;
+                    /** @description Part of the recipient, the body or the provider id */
+                    query?: string;
+                    status?: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                attempts?: number;
+                                body?: string | null;
+                                /** @enum {string} */
+                                channel: "sms" | "whatsapp";
+                                /** Format: date-time */
+                                createdAt: string;
+                                encoding?: string | null;
+                                /** @description queued, sending, sent, delivered, opened (read), failed, expired, suppressed (opted out), cancelled */
+                                engineStatus: string;
+                                error?: string | null;
+                                /** Format: date-time */
+                                expiresAt?: string | null;
+                                /** @description The provider's message id */
+                                externalId?: string | null;
+                                flow?: string | null;
+                                /** Format: uuid */
+                                id: string;
+                                phoneNumberId?: string | null;
+                                segments?: number | null;
+                                senderId?: string | null;
+                                /** Format: date-time */
+                                sentAt?: string | null;
+                                /** @enum {string} */
+                                status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                                template?: {
+                                    [key: string]: unknown;
+                                } | null;
+                                to: string;
+                                /** Format: date-time */
+                                updatedAt?: string;
+                            }[];
+                            page: number;
+                            pageSize: number;
+                            /** @description Matching messages; null when the page is past the end */
+                            total: number | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/whatsapp/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One WhatsApp message */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            attempts?: number;
+                            body?: string | null;
+                            /** @enum {string} */
+                            channel: "sms" | "whatsapp";
+                            /** Format: date-time */
+                            createdAt: string;
+                            encoding?: string | null;
+                            /** @description queued, sending, sent, delivered, opened (read), failed, expired, suppressed (opted out), cancelled */
+                            engineStatus: string;
+                            error?: string | null;
+                            /** Format: date-time */
+                            expiresAt?: string | null;
+                            /** @description The provider's message id */
+                            externalId?: string | null;
+                            flow?: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            phoneNumberId?: string | null;
+                            segments?: number | null;
+                            senderId?: string | null;
+                            /** Format: date-time */
+                            sentAt?: string | null;
+                            /** @enum {string} */
+                            status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                            template?: {
+                                [key: string]: unknown;
+                            } | null;
+                            to: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/whatsapp/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One WhatsApp message's timeline: accepted, sent, delivered, read or failed */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: {
+                                data?: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                occurredAt: string;
+                                type: string;
+                            }[];
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            status: "QUEUED" | "PROCESSING" | "SENT" | "DELIVERED" | "READ" | "FAILED";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/whatsapp/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue a template message, or a text message inside the 24 h session window */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        idempotency_key?: string;
+                        template?: {
+                            /** @description Graph API template components with their parameters */
+                            components?: Record<string, never>[];
+                            /** @description e.g. en_US */
+                            language: string;
+                            name: string;
+                        };
+                        /** @description Session message: only within 24 h of the handset's last message */
+                        text?: string;
+                        /** @description E.164: + and country code */
+                        to: string;
+                        /** @enum {string} */
+                        type: "template" | "text";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            encoding?: "GSM-7" | "UCS-2";
+                            /** Format: uuid */
+                            id: string;
+                            /** @description The idempotency key matched an earlier identical request: nothing new was queued. */
+                            replayed: boolean;
+                            segments?: number;
+                            /** @enum {string} */
+                            status: "QUEUED";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail?: string;
+                            error: string;
+                            instance?: string;
+                            message: string;
+                            request_id: string;
+                            retry_after?: number;
+                            status?: number;
+                            title?: string;
+                            /** Format: uri */
+                            type?: string;
+                        };
                     };
                 };
             };
