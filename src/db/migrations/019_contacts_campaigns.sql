@@ -62,6 +62,7 @@ ALTER TABLE send_jobs
   ADD COLUMN IF NOT EXISTS template_id uuid,
   ADD COLUMN paused_at   timestamptz,
   ADD COLUMN updated_at  timestamptz NOT NULL DEFAULT now();
--- One send job per campaign: the campaign's id is the resource id of /v1/campaigns.
-CREATE UNIQUE INDEX send_jobs_campaign ON send_jobs (campaign_id);
+-- A campaign (/v1/campaigns) is looked up by its id; contract send jobs (/api/send-jobs) may share
+-- a Member Center campaign_id, so it is not unique: /v1/campaigns mints a fresh one per campaign.
+CREATE INDEX send_jobs_campaign ON send_jobs (tenant_id, campaign_id);
 CREATE INDEX send_jobs_tenant_status ON send_jobs (tenant_id, status, created_at DESC);

@@ -88,51 +88,6 @@ CREATE OR REPLACE FUNCTION webhook_event_types() RETURNS text[]
     'whatsapp.sent', 'whatsapp.delivered', 'whatsapp.read', 'whatsapp.failed']
 $$;
 
--- The timeline's events become sms.* / whatsapp.* for those channels (message.* for email, as before).
-CREATE OR REPLACE FUNCTION webhook_message_events() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE status = 'enabled') THEN RETURN NULL; END IF;
-  INSERT INTO outbound_events (id, tenant_id, type, payload)
-  SELECT uuid_v7(), n.tenant_id, t.type,
-         jsonb_strip_nulls(jsonb_build_object(
-           'message_id', n.message_id, 'send_job_id', coalesce(m.send_job_id, m.proxy_job_id),
-           'recipient', m.recipient, 'tags', CASE WHEN m.channel = 'email' THEN m.tags END,
-           'channel', CASE WHEN m.channel <> 'email' THEN m.channel END,
-           'provider_message_id', CASE WHEN m.channel <> 'email' THEN m.provider_message_id END,
-           'list_id', coalesce(sj.list_id::text, m.tags->>'list_id'),
-           'occurred_at', webhook_time(n.occurred_at),
-           'bounce_type', CASE WHEN n.type = 'bounce' THEN CASE WHEN n.data->>'bounce_class' = 'hard' THEN 'hard' ELSE 'soft' END END,
-           'bounce_subtype', CASE WHEN n.type = 'bounce' THEN coalesce(n.data->>'bounce_subtype', n.data->>'bounce_class') END,
-           'diagnostic', coalesce(n.data->>'diagnostic', n.data->>'error', n.data->>'reason'),
-           'url', CASE WHEN n.type = 'click' THEN n.data->>'url' END,
-           'attempt', (n.data->>'attempt')::int))
-    FROM new_events n
-    CROSS JOIN LATERAL (SELECT CASE n.type
-        WHEN 'send' THEN 'message.sent'
-        WHEN 'delivery' THEN 'message.delivered'
-        WHEN 'deferral' THEN 'message.delivery_delayed'
-        WHEN 'delivery_delay' THEN 'message.delivery_delayed'
-        WHEN 'bounce' THEN 'message.bounced'
-        WHEN 'complaint' THEN 'message.complained'
-        WHEN 'open' THEN 'message.opened'
-        WHEN 'click' THEN 'message.clicked'
-        WHEN 'failure' THEN 'message.failed'
-        WHEN 'reject' THEN 'message.failed'
-        WHEN 'rendering_failure' THEN 'message.failed'
-        WHEN 'suppression' THEN 'message.suppressed'
-        WHEN 'suppressed' THEN 'message.suppressed'
-        WHEN 'expired' THEN 'message.expired'
-        WHEN 'read' THEN 'message.read'
-      END AS type) k
-    JOIN messages m ON m.id = n.message_id
-    -- sms.failed / whatsapp.failed also stand for "not sent" (suppressed, opted out, expired).
-    CROSS JOIN LATERAL (SELECT CASE
-        WHEN m.channel = 'email' THEN k.type
-        WHEN k.type IN ('message.suppressed', 'message.expired') THEN m.channel || '.failed'
-        ELSE m.channel || substr(k.type, 8) END AS type) t
-    LEFT JOIN send_jobs sj ON sj.id = m.send_job_id
-   WHERE t.type = ANY (webhook_event_types()) AND webhook_wanted(n.tenant_id, t.type)
-   ORDER BY n.recorded_at, n.id;
-  RETURN NULL;
-END
-$$;
+-- The timeline's events become sms.* / whatsapp.* for those channels: webhook_message_events()
+-- in src/db/functions/040_webhooks.sql.
+
