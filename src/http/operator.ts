@@ -1,13 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { secretMatches } from '../secrets.ts';
 import { notFound, unauthorized } from './errors.ts';
-
-/** Constant-time equality of a configured secret and a presented one (hashes first: equal lengths, no length leak). */
-export function secretMatches(expected: string | undefined, given: string | undefined): boolean {
-  if (!expected || typeof given !== 'string') return false;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(expected), digest(given));
-}
 
 /**
  * Operator-only routes: `Authorization: Bearer <ADMIN_TOKEN>`. Without ADMIN_TOKEN configured the

@@ -1,12 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { secretMatches } from '../secrets.ts';
 import { createServer, type Server } from 'node:http';
 import type { Metrics } from './metrics.ts';
 
 /** Constant-time check of `Authorization: Bearer <METRICS_TOKEN>` (hashed first: equal lengths). */
 export function metricsTokenMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '';
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(given), h(token));
+  return secretMatches(token, /^Bearer (.+)$/.exec(header ?? '')?.[1]);
 }
 
 /**

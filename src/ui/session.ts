@@ -1,4 +1,5 @@
-import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretMatches } from '../secrets.ts';
 import type { Config } from '../config.ts';
 
 /**
@@ -51,8 +52,5 @@ export function readSession(key: Buffer, cookie: string | undefined, now = Date.
 
 /** Constant-time comparison of a typed operator credential with ADMIN_TOKEN (hashed first: equal lengths). */
 export function isOperatorToken(config: Pick<Config, 'ui' | 'adminToken'>, given: string): boolean {
-  const expected = config.adminToken;
-  if (!expected) return false;
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(given), h(expected));
+  return secretMatches(config.adminToken, given);
 }

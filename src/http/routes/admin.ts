@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiKeyError, createApiKey, listApiKeys, revokeApiKey, rotateApiKey, type KeyEnvironment } from '../../auth/api-keys.ts';
 import { DEFAULT_SCOPES, type Scope } from '../../auth/scopes.ts';
 import { resumeNewsletters } from '../../events/guardrail.ts';
 import { createWebhookClient, listWebhookClients, retireOldSecret, rotateWebhookSecret } from '../../lists/webhook-clients.ts';
 import { decodeCursor, encodeCursor } from '../../observability/cursor.ts';
+import { secretMatches } from '../../secrets.ts';
 import { createTenant, getTenant, listTenants, pauseTenantSending, updateTenant } from '../../tenants/tenants.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError, notFound, unauthorized } from '../errors.ts';
@@ -16,7 +16,6 @@ import {
 } from '../schemas/admin.ts';
 
 const security = [{ adminToken: [] }];
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /**
  * The operator's API (/v1/admin/*): tenants, their API keys and Member Center webhook clients,
@@ -24,13 +23,13 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * sides hashed first, so lengths never leak); unset, every admin route answers 403 admin_disabled.
  */
 export async function adminRoutes(app: FastifyInstance, deps: AppDeps) {
-  const expected = deps.config.adminToken ? sha256(deps.config.adminToken) : undefined;
+  const expected = deps.config.adminToken;
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (!request.url.startsWith('/v1/admin/')) return;
     if (!expected) throw new HttpError(403, 'admin_disabled', 'the admin API is off: set ADMIN_TOKEN to enable it');
     const given = request.headers.authorization?.match(/^Bearer (\S+)$/)?.[1];
-    if (!given || !timingSafeEqual(sha256(given), expected)) throw unauthorized('missing or wrong operator token (ADMIN_TOKEN)');
+    if (!secretMatches(expected, given)) throw unauthorized('missing or wrong operator token (ADMIN_TOKEN)');
   });
 
   const tenantOr404 = async (id: string) => {

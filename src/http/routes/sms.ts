@@ -10,7 +10,8 @@ import { channelTimeline, getChannelMessage, listChannelMessages } from '../../c
 import { verifyBodyHmac } from '../../events/sns.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError, notFound, unauthorized, unprocessable } from '../errors.ts';
-import { operatorOnly, secretMatches } from '../operator.ts';
+import { secretMatches } from '../../secrets.ts';
+import { operatorOnly } from '../operator.ts';
 import { keepRawJsonBody } from '../raw-body.ts';
 import { errors, failures } from '../schemas.ts';
 import {

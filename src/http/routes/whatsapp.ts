@@ -8,7 +8,7 @@ import { openSessions, parseNotification } from '../../channels/whatsapp/webhook
 import { verifyBodyHmac } from '../../events/sns.ts';
 import type { AppDeps } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
-import { secretMatches } from '../operator.ts';
+import { secretMatches } from '../../secrets.ts';
 import { keepRawJsonBody } from '../raw-body.ts';
 import { errors, failures } from '../schemas.ts';
 import {
