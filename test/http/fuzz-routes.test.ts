@@ -28,7 +28,8 @@ interface Route {
   schema: Schema;
 }
 
-const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS_PER_ROUTE ?? 40);
+// Per route; the route count grows with every layer (set FUZZ_RUNS_PER_ROUTE higher for a deeper run).
+const RUNS_PER_ROUTE = Number(process.env.FUZZ_RUNS_PER_ROUTE ?? 15);
 const SES_SECRET = 'fuzz-ses-secret-0123456789abcdef';
 const CHANNEL_SECRET = 'fuzz-channel-secret-0123456789abcdef';
 
@@ -316,5 +317,5 @@ describe('every route, hostile input', () => {
     if (process.env.FUZZ_REPORT) console.log([...statuses].map(([r, s]) => `${r}: ${[...s].sort().join(' ')}`).join('\n'));
     const all = new Set([...statuses.values()].flatMap((s) => [...s]));
     expect([...all]).toEqual(expect.arrayContaining([200, 404, 422]));
-  }, 120_000);
+  }, 600_000);
 });
