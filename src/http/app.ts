@@ -31,6 +31,7 @@ import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { resendAndPostmarkRoutes } from '../compat/root.ts';
 
 export interface AppDeps {
   config: Config;
@@ -178,6 +179,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  // Other providers' APIs (docs/compat/): each layer its own plugin with its own error shape.
+  await app.register(resendAndPostmarkRoutes, { ...deps, renderer });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

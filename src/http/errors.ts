@@ -71,18 +71,23 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
   404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type',
 };
 
-/** Maps every thrown error to the error body; schema failures are 422 as the contract says. */
-export function errorHandler(err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof HttpError) return sendError(request, reply, err);
-  if (err instanceof DomainError) return sendError(request, reply, new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message));
+/**
+ * Every thrown error as the HttpError the client sees (schema failures are 422 as the contract
+ * says; anything unexpected is logged and becomes a 500). The compat layers (src/compat) shape
+ * the same classification into their provider's error body.
+ */
+export function classifyError(err: FastifyError | HttpError | Error, request: FastifyRequest): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message);
   const fastifyError = err as FastifyError;
-  if (fastifyError.validation) {
-    return sendError(request, reply, unprocessable(fastifyError.message));
-  }
+  if (fastifyError.validation) return unprocessable(fastifyError.message);
   const status = fastifyError.statusCode;
-  if (status && status >= 400 && status < 500) {
-    return sendError(request, reply, new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message));
-  }
+  if (status && status >= 400 && status < 500) return new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message);
   request.log.error({ err }, 'unhandled error');
-  return sendError(request, reply, new HttpError(500, 'internal_error', 'internal error'));
+  return new HttpError(500, 'internal_error', 'internal error');
+}
+
+/** Maps every thrown error to the error body. */
+export function errorHandler(err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) {
+  return sendError(request, reply, classifyError(err, request));
 }
