@@ -2,6 +2,7 @@ import { Resend } from 'resend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-keys.ts';
 import { DEFAULT_SCOPES } from '../../src/auth/scopes.ts';
+import { webhookHeaders } from '../../src/webhooks/signing.ts';
 import { call, tenantWithToken } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startTestEngine, type TestEngine } from '../helpers/engine.ts';
@@ -159,8 +160,15 @@ describe('batch', () => {
       { from: 'billing@acme.test', to: unique('batch-c'), subject: 'C', text: 'c' },
       { from: 'Acme <billing@acme.test>', to: unique('batch-d'), subject: 'D', text: 'd' },
     ]);
-    expect(bad.error).toMatchObject({ statusCode: 422, name: 'validation_error' });
+    expect(bad.error).toMatchObject({ statusCode: 422, name: 'invalid_parameter' });
     expect(bad.error!.message).toMatch(/^\[1\] from: display names/);
+    // Refused while sending (an unknown template), not by its shape: the first item is rolled back too.
+    const late = await resend.batch.send([
+      { from: 'billing@acme.test', to: unique('batch-e'), subject: 'E', text: 'e' },
+      { from: 'billing@acme.test', to: unique('batch-f'), template: { id: 'no-such-template' } },
+    ]);
+    expect(late.error).toMatchObject({ statusCode: 404, name: 'not_found' });
+    expect(late.error!.message).toMatch(/^\[1\] template no-such-template not found/);
     expect(await messageCount()).toBe(before);
   });
 
@@ -220,6 +228,16 @@ describe('webhooks', () => {
     expect((await resend.webhooks.get(created.data!.id)).data).toMatchObject({ status: 'disabled', events: ['email.opened'] });
     expect((await resend.webhooks.remove(created.data!.id)).data).toEqual({ object: 'webhook', id: created.data!.id, deleted: true });
     expect((await resend.webhooks.get(created.data!.id)).error).toMatchObject({ statusCode: 404, name: 'not_found' });
+  });
+
+  it('signs deliveries so that the SDK\'s webhooks.verify accepts them with the secret it was given', async () => {
+    const created = await resend.webhooks.create({ endpoint: 'https://hooks.acme.test/verify', events: ['email.sent'] });
+    const body = JSON.stringify({ type: 'message.sent', data: { message_id: 'x' } });
+    // The headers the delivery worker sends (src/webhooks/worker.ts).
+    const h = webhookHeaders([created.data!.signing_secret], 'evt_1', body);
+    const headers = { id: h['webhook-id'], timestamp: h['webhook-timestamp'], signature: h['webhook-signature'] };
+    expect(resend.webhooks.verify({ payload: body, headers, webhookSecret: created.data!.signing_secret })).toMatchObject({ type: 'message.sent' });
+    expect(() => resend.webhooks.verify({ payload: body.replace('x', 'y'), headers, webhookSecret: created.data!.signing_secret })).toThrow();
   });
 
   it('refuses an event we do not emit, naming it', async () => {

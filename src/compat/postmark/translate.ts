@@ -270,7 +270,7 @@ export function postmarkError(e: HttpError, request: FastifyRequest): { status: 
   if (e.status === 404) {
     const path = layerPath(request);
     if (path.startsWith('/messages/')) return { status: 422, code: 701 };
-    if (path.startsWith('/templates/') || path === '/email/withTemplate') return { status: 422, code: 1101 };
+    if (/^\/(templates\/|email\/(withTemplate|batchWithTemplates)$)/.test(path)) return { status: 422, code: 1101 };
     return { status: 404, code: 404 };
   }
   return { status: 422, code: 300 };

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dnsChecker } from '../../domains/dns-check.ts';
 import { createDomain, deleteDomain, getDomain, listDomains, verifiedDomainRequired, verifyDomain, type DomainContext } from '../../domains/domains.ts';
+import { withTransaction, type Queryable } from '../../db/pool.ts';
 import { DomainError } from '../../errors.ts';
 import { classifyError, HttpError } from '../../http/errors.ts';
 import { newId } from '../../ids.ts';
@@ -48,10 +49,10 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
     });
   }
 
-  async function send(request: FastifyRequest, email: ResendEmail, key: string) {
-    const result = await submitProxySend(db, request.principal.tenantId, toSendInput(email, key), submitOptions);
+  async function send(request: FastifyRequest, email: ResendEmail, key: string, on: Queryable = db) {
+    const result = await submitProxySend(on, request.principal.tenantId, toSendInput(email, key), submitOptions);
     request.log.info({ job_id: result.jobId, replayed: result.replayed }, 'resend: email accepted');
-    return { id: await firstMessageId(db, request.principal.tenantId, result.jobId) };
+    return { id: await firstMessageId(on, request.principal.tenantId, result.jobId) };
   }
 
   // ---- emails -------------------------------------------------------------------------------
@@ -76,17 +77,20 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
         if (email.scheduled_at !== undefined) throw notSupported(`[${index}].scheduled_at`, 'not supported in batch sends (as at Resend)');
       });
       if (mode === 'strict') {
-        // Every item's shape is checked before any is sent: one bad item sends nothing.
-        request.body.forEach((email, index) => {
-          try {
-            toSendInput(email, keyOf(index));
-          } catch (err) {
-            throw err instanceof HttpError || err instanceof DomainError ? new HttpError(422, 'validation_error', `[${index}] ${err.message}`) : err;
+        // All or nothing: the sends share one transaction, so one refused item sends none.
+        return withTransaction(db, async (client) => {
+          const data = [];
+          for (const [index, email] of request.body.entries()) {
+            try {
+              data.push(await send(request, email, keyOf(index), client));
+            } catch (err) {
+              if (err instanceof HttpError) throw new HttpError(err.status, err.code, `[${index}] ${err.message}`, err.headers);
+              if (err instanceof DomainError) throw new DomainError(err.kind, err.code, `[${index}] ${err.message}`);
+              throw err;
+            }
           }
+          return { data };
         });
-        const data = [];
-        for (const [index, email] of request.body.entries()) data.push(await send(request, email, keyOf(index)));
-        return { data };
       }
       const data: Array<{ id: string }> = [];
       const errors: Array<{ index: number; message: string }> = [];
