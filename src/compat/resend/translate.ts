@@ -26,7 +26,8 @@ export interface ResendEmail {
 }
 
 const email = { type: 'string', format: 'email', maxLength: 254 } as const;
-const addresses = (max: number) => ({ anyOf: [{ type: 'string', maxLength: 1000 }, { type: 'array', items: { type: 'string', maxLength: 1000 }, minItems: 1, maxItems: max }] }) as const;
+/** One address or a list (`maxLength` applies to the string form, the item keywords to the list). */
+const addresses = (max: number) => ({ type: ['array', 'string'], maxLength: 1000, items: { type: 'string', maxLength: 1000 }, minItems: 1, maxItems: max }) as const;
 
 /** Types are checked here; addresses, unknown fields and what we lack in toSendInput (one place for both routes). */
 export const EmailBody = {
