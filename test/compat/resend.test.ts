@@ -215,6 +215,39 @@ describe('domains', () => {
   });
 });
 
+describe('templates', () => {
+  it('creates, reads by id and alias, lists, updates, publishes, sends with and removes a template', async () => {
+    const created = await resend.templates.create({ name: 'Order shipped', alias: 'order-shipped', subject: 'Order {{ order }} shipped', html: '<p>On its way, {{ name }}</p>' });
+    expect(created.error).toBeNull();
+    const id = created.data!.id;
+    expect((await call(engine.baseUrl, 'GET', `/v1/templates/${id}`, { token })).json).toMatchObject({ slug: 'order-shipped', version: 1 });
+    expect((await resend.templates.get('order-shipped')).data).toMatchObject({ object: 'template', id, alias: 'order-shipped', status: 'published', subject: 'Order {{ order }} shipped' });
+    expect((await resend.templates.list()).data!.data.map((t) => t.id)).toContain(id);
+    expect((await resend.templates.update(id, { subject: 'Order {{ order }} is on its way' })).error).toBeNull();
+    expect((await resend.templates.publish(id)).data).toEqual({ object: 'template', id });
+    const native = await call(engine.baseUrl, 'GET', `/v1/templates/${id}`, { token });
+    expect(native.json).toMatchObject({ version: 2, html: '<p>On its way, {{ name }}</p>' });
+
+    const to = unique('templated');
+    const sent = await resend.emails.send({ from: 'shop@acme.test', to, template: { id: 'order-shipped', variables: { order: 'A-7', name: 'Ada' } } });
+    expect(sent.error).toBeNull();
+    const mail = await arrived(to);
+    expect(mail.parsed.subject).toBe('Order A-7 is on its way');
+    expect(mail.parsed.html).toContain('On its way, Ada');
+
+    expect((await resend.templates.remove(id)).data).toEqual({ object: 'template', id, deleted: true });
+    expect((await resend.templates.get(id)).error).toMatchObject({ statusCode: 404, name: 'not_found' });
+  });
+
+  it('refuses a template sender or declared variables by name', async () => {
+    const from = await resend.templates.create({ name: 'With sender', subject: 'x', html: '<p>x</p>', from: 'shop@acme.test' });
+    expect(from.error).toMatchObject({ statusCode: 422, name: 'invalid_parameter' });
+    expect(from.error!.message).toMatch(/^from: /);
+    const vars = await resend.templates.create({ name: 'With variables', subject: 'x', html: '<p>{{ a }}</p>', variables: [{ key: 'a', type: 'string' }] });
+    expect(vars.error!.message).toMatch(/^variables: /);
+  });
+});
+
 describe('webhooks', () => {
   it('creates, gets, lists, updates and removes an endpoint with Resend event names', async () => {
     const created = await resend.webhooks.create({ endpoint: 'https://hooks.acme.test/resend', events: ['email.delivered', 'email.bounced'] });
@@ -255,6 +288,9 @@ describe('the root', () => {
     expect(asResend.json).toMatchObject({ statusCode: 404, name: 'not_found', request_id: asResend.headers.get('x-request-id') });
     const asPostmark = await call(engine.baseUrl, 'GET', `/webhooks/${id}`, { headers: { 'x-postmark-server-token': key } });
     expect(asPostmark.json).toMatchObject({ ErrorCode: 404, request_id: asPostmark.headers.get('x-request-id') });
+    // Both layers have GET /templates: each answers its own shape for its own header.
+    expect((await call(engine.baseUrl, 'GET', '/templates', { headers: { authorization: `Bearer ${key}` } })).json).toMatchObject({ object: 'list', data: expect.any(Array) });
+    expect((await call(engine.baseUrl, 'GET', '/templates', { headers: { 'x-postmark-server-token': key } })).json).toMatchObject({ TotalCount: expect.any(Number), Templates: expect.any(Array) });
     // Native paths under /webhooks keep their own handlers and error body.
     const ses = await call(engine.baseUrl, 'POST', '/webhooks/ses', { body: {}, headers: { authorization: `Bearer ${key}` } });
     expect(ses.json).toMatchObject({ error: expect.any(String), request_id: ses.headers.get('x-request-id') });

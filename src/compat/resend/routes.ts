@@ -8,12 +8,13 @@ import { newId } from '../../ids.ts';
 import { cancelScheduledMessage, rescheduleMessage } from '../../sending/scheduled.ts';
 import { firstMessageId, getSend } from '../../sending/sends.ts';
 import { submitProxySend, type SendInput } from '../../sending/submit.ts';
+import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate, type TemplateCheck } from '../../templates/templates.ts';
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, updateEndpoint } from '../../webhooks/endpoints.ts';
 import { secretBoxFor, type SecretBox } from '../../webhooks/secret-box.ts';
 import type { CompatDeps } from '../root.ts';
 import { notSupported } from '../root.ts';
 import {
-  BatchBody, domainView, EmailBody, emailView, idParam, uuidParam, listQuery, ourEvents, resendName, toSendInput, UpdateWebhookBody, WebhookBody, webhookView,
+  BatchBody, domainView, TemplateBody, templateInput, templateSummary, templateView, type ResendTemplateInput, EmailBody, emailView, idParam, uuidParam, listQuery, ourEvents, resendName, toSendInput, UpdateWebhookBody, WebhookBody, webhookView,
   type ResendEmail,
 } from './translate.ts';
 
@@ -183,6 +184,73 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
     async (request) => {
       await deleteDomain(db, request.principal.tenantId, request.params.id);
       return { object: 'domain', id: request.params.id, deleted: true };
+    },
+  );
+
+  // ---- templates ----------------------------------------------------------------------------
+
+  const check: TemplateCheck = (source) => deps.renderer.renderTemplate(source, {});
+  app.post<{ Body: ResendTemplateInput }>(
+    '/templates',
+    { config: { scope: 'templates.manage' }, schema: { summary: 'Create a template (Resend; published at once)', tags, body: TemplateBody } },
+    async (request, reply) => {
+      const input = templateInput(request.body);
+      if (input.name === undefined) throw notSupported('name', 'is required');
+      if (input.subject === undefined) throw notSupported('subject', 'is required by Send Engine (a template carries its subject)');
+      const t = await createTemplate(db, request.principal.tenantId, { ...input, name: input.name, subject: input.subject }, check);
+      return reply.code(201).send({ object: 'template', id: t.id });
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; after?: string; before?: string } }>(
+    '/templates',
+    { config: { scope: 'templates.view' }, schema: { summary: 'Templates (Resend)', tags, querystring: listQuery } },
+    async (request) => {
+      refusePaging(request.query);
+      const page = await listTemplates(db, request.principal.tenantId, { limit: request.query.limit ?? 20 });
+      return { object: 'list', has_more: page.nextCursor !== null, data: page.data.map(templateSummary) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/templates/:id',
+    { config: { scope: 'templates.view' }, schema: { summary: 'One template by id or alias (Resend)', tags, params: idParam } },
+    async (request) => templateView(await getTemplate(db, request.principal.tenantId, request.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: ResendTemplateInput }>(
+    '/templates/:id',
+    { config: { scope: 'templates.manage' }, schema: { summary: 'Change a template: a new version, live at once (Resend)', tags, params: idParam, body: TemplateBody } },
+    async (request) => {
+      const input = templateInput(request.body);
+      // Resend's update changes what it is given; ours takes a whole version, the rest carried over.
+      const current = await getTemplate(db, request.principal.tenantId, request.params.id);
+      const t = await updateTemplate(
+        db, request.principal.tenantId, current.id,
+        {
+          name: input.name ?? current.name, subject: input.subject ?? current.subject,
+          html: input.html === undefined ? current.html : input.html, text: input.text === undefined ? current.text : input.text,
+          ...(input.slug ? { slug: input.slug } : {}),
+        },
+        check,
+      );
+      return { object: 'template', id: t.id };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/templates/:id/publish',
+    { config: { scope: 'templates.manage' }, schema: { summary: 'Publish a template (Resend; ours are live once saved)', tags, params: idParam } },
+    async (request) => ({ object: 'template', id: (await getTemplate(db, request.principal.tenantId, request.params.id)).id }),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/templates/:id',
+    { config: { scope: 'templates.manage' }, schema: { summary: 'Delete a template (Resend)', tags, params: idParam } },
+    async (request) => {
+      const { id } = await getTemplate(db, request.principal.tenantId, request.params.id);
+      await deleteTemplate(db, request.principal.tenantId, id);
+      return { object: 'template', id, deleted: true };
     },
   );
 

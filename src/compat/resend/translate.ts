@@ -3,6 +3,7 @@ import type { DomainStatus } from '../../domains/status.ts';
 import type { HttpError } from '../../http/errors.ts';
 import type { SendView } from '../../sending/sends.ts';
 import type { SendInput } from '../../sending/submit.ts';
+import type { TemplateInput, TemplateView } from '../../templates/templates.ts';
 import type { EndpointView } from '../../webhooks/endpoints.ts';
 import type { WebhookEventType } from '../../webhooks/event-types.ts';
 import { bareAddress, notSupported } from '../root.ts';
@@ -242,3 +243,37 @@ export function resendName(e: HttpError): string {
     default: return e.status >= 500 ? 'application_error' : 'validation_error';
   }
 }
+
+/** Resend's template as its API takes it (the SDK sends snake_case). */
+export interface ResendTemplateInput {
+  name?: string;
+  subject?: string;
+  html?: string;
+  text?: string;
+  alias?: string;
+  [unsupported: string]: unknown;
+}
+
+export const TemplateBody = {
+  type: 'object',
+  properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, subject: { type: 'string', maxLength: 998 }, html: { type: 'string' }, text: { type: 'string' }, alias: { type: 'string', maxLength: 100 } },
+} as const;
+
+/** Our template fields for Resend's; what ours lack (a default from/reply-to, declared variables) is refused by name. */
+export function templateInput(body: ResendTemplateInput): Partial<TemplateInput> {
+  for (const field of Object.keys(body)) {
+    if (field === 'from' || field === 'reply_to') throw notSupported(field, 'templates carry no sender in Send Engine; give it with each send');
+    if (field === 'variables') throw notSupported(field, 'declared variables are not supported by Send Engine (Liquid takes what the send gives)');
+    if (!(field in TemplateBody.properties)) throw notSupported(field);
+  }
+  return { name: body.name, subject: body.subject, html: body.html, text: body.text, slug: body.alias };
+}
+
+/** Ours are live once saved: always published, no drafts. */
+export const templateSummary = (t: TemplateView) => ({
+  id: t.id, name: t.name, alias: t.slug, status: 'published', published_at: t.updated_at, created_at: t.created_at, updated_at: t.updated_at,
+});
+export const templateView = (t: TemplateView) => ({
+  object: 'template', ...templateSummary(t), subject: t.subject, html: t.html ?? '', text: t.text, variables: null, from: null, reply_to: null,
+  has_unpublished_versions: false, current_version_id: `${t.id}:${t.version}`,
+});
