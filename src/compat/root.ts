@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../http/app.ts';
-import { HttpError } from '../http/errors.ts';
+import { clientError, HttpError } from '../http/errors.ts';
 import type { TemplateRenderer } from '../templates/templates.ts';
 import { postmarkRoutes } from './postmark/routes.ts';
 import { resendRoutes } from './resend/routes.ts';
@@ -55,3 +55,11 @@ export function bareAddress(field: string, value: string): string {
 
 /** The request's path below the layer's prefix ("/compat/resend/emails/x" and "/emails/x" are both "/emails/x"). */
 export const layerPath = (request: FastifyRequest) => request.url.split('?')[0].replace(/^\/compat\/(resend|postmark)(?=\/|$)/, '') || '/';
+
+/** A thrown error as the HttpError a layer shapes into its provider's body: ours, or a logged 500. */
+export function compatError(err: Error, request: FastifyRequest): HttpError {
+  const known = clientError(err);
+  if (known) return known;
+  request.log.error({ err }, 'unhandled error');
+  return new HttpError(500, 'internal_error', 'internal error');
+}

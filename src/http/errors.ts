@@ -71,23 +71,21 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
   404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type',
 };
 
-/**
- * Every thrown error as the HttpError the client sees (schema failures are 422 as the contract
- * says; anything unexpected is logged and becomes a 500). The compat layers (src/compat) shape
- * the same classification into their provider's error body.
- */
-export function classifyError(err: FastifyError | HttpError | Error, request: FastifyRequest): HttpError {
+/** The client-facing status and code of a thrown error; undefined for an internal error (a 500). */
+export function clientError(err: FastifyError | HttpError | Error): HttpError | undefined {
   if (err instanceof HttpError) return err;
   if (err instanceof DomainError) return new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message);
   const fastifyError = err as FastifyError;
   if (fastifyError.validation) return unprocessable(fastifyError.message);
   const status = fastifyError.statusCode;
   if (status && status >= 400 && status < 500) return new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message);
-  request.log.error({ err }, 'unhandled error');
-  return new HttpError(500, 'internal_error', 'internal error');
+  return undefined;
 }
 
-/** Maps every thrown error to the error body. */
+/** Maps every thrown error to the error body; schema failures are 422 as the contract says. */
 export function errorHandler(err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) {
-  return sendError(request, reply, classifyError(err, request));
+  const known = clientError(err);
+  if (known) return sendError(request, reply, known);
+  request.log.error({ err }, 'unhandled error');
+  return sendError(request, reply, new HttpError(500, 'internal_error', 'internal error'));
 }

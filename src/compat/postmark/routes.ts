@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { verifiedDomainRequired } from '../../domains/domains.ts';
 import { DomainError } from '../../errors.ts';
-import { classifyError, HttpError } from '../../http/errors.ts';
+import { HttpError } from '../../http/errors.ts';
 import { newId } from '../../ids.ts';
 import { resolveWindow } from '../../observability/cursor.ts';
 import { getMessage, getMessageEvents, listMessages } from '../../observability/messages.ts';
@@ -12,7 +12,7 @@ import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTempl
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, updateEndpoint } from '../../webhooks/endpoints.ts';
 import { secretBoxFor, type SecretBox } from '../../webhooks/secret-box.ts';
 import type { CompatDeps } from '../root.ts';
-import { notSupported } from '../root.ts';
+import { compatError, notSupported } from '../root.ts';
 import {
   BatchBody, checkTemplateInput, EmailBody, messageDetails, outboundMessage, postmarkError, sendingResponse, suppressionView, TemplateBody, TemplatedEmailBody,
   templateSummary, templateView, toSendInput, WebhookBody, webhookEvents, webhookView,
@@ -53,7 +53,7 @@ export async function postmarkRoutes(app: FastifyInstance, deps: CompatDeps) {
 
   // Postmark's `{ErrorCode, Message}`, so the SDK throws its own error classes; request_id rides along.
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    const e = classifyError(err, request);
+    const e = compatError(err, request);
     const { status, code } = postmarkError(e, request);
     return reply.code(status).type('application/json').send({ ErrorCode: code, Message: e.message, request_id: request.id });
   });
@@ -84,7 +84,7 @@ export async function postmarkRoutes(app: FastifyInstance, deps: CompatDeps) {
         out.push(await send(request, item, templated));
       } catch (err) {
         if (!(err instanceof HttpError || err instanceof DomainError)) throw err;
-        const e = classifyError(err, request);
+        const e = compatError(err, request);
         out.push({ ErrorCode: postmarkError(e, request).code, Message: e.message, To: typeof item?.To === 'string' ? item.To : '' });
       }
     }

@@ -1,18 +1,17 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dnsChecker } from '../../domains/dns-check.ts';
 import { createDomain, deleteDomain, getDomain, listDomains, verifiedDomainRequired, verifyDomain, type DomainContext } from '../../domains/domains.ts';
-import { withTransaction, type Queryable } from '../../db/pool.ts';
 import { DomainError } from '../../errors.ts';
-import { classifyError, HttpError } from '../../http/errors.ts';
+import { HttpError } from '../../http/errors.ts';
 import { newId } from '../../ids.ts';
 import { cancelScheduledMessage, rescheduleMessage } from '../../sending/scheduled.ts';
 import { firstMessageId, getSend } from '../../sending/sends.ts';
-import { submitProxySend, type SendInput } from '../../sending/submit.ts';
+import { prepareProxySend, submitProxySend, submitTogether } from '../../sending/submit.ts';
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate, type TemplateCheck } from '../../templates/templates.ts';
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, updateEndpoint } from '../../webhooks/endpoints.ts';
 import { secretBoxFor, type SecretBox } from '../../webhooks/secret-box.ts';
 import type { CompatDeps } from '../root.ts';
-import { notSupported } from '../root.ts';
+import { compatError, notSupported } from '../root.ts';
 import {
   BatchBody, domainView, TemplateBody, templateInput, templateSummary, templateView, type ResendTemplateInput, EmailBody, emailView, idParam, uuidParam, listQuery, ourEvents, resendName, toSendInput, UpdateWebhookBody, WebhookBody, webhookView,
   type ResendEmail,
@@ -40,7 +39,7 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
 
   // Resend's error body, so the SDK's `{ data: null, error }` carries it; request_id rides along.
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    const e = classifyError(err, request);
+    const e = compatError(err, request);
     return reply.code(e.status).headers(e.headers).type('application/json')
       .send({ statusCode: e.status, name: resendName(e), message: e.message, request_id: request.id });
   });
@@ -50,10 +49,11 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
     });
   }
 
-  async function send(request: FastifyRequest, email: ResendEmail, key: string, on: Queryable = db) {
-    const result = await submitProxySend(on, request.principal.tenantId, toSendInput(email, key), submitOptions);
+  const firstMessage = (request: FastifyRequest, jobId: string) => firstMessageId(db, request.principal.tenantId, jobId).then((id) => ({ id }));
+  async function send(request: FastifyRequest, email: ResendEmail, key: string) {
+    const result = await submitProxySend(db, request.principal.tenantId, toSendInput(email, key), submitOptions);
     request.log.info({ job_id: result.jobId, replayed: result.replayed }, 'resend: email accepted');
-    return { id: await firstMessageId(on, request.principal.tenantId, result.jobId) };
+    return firstMessage(request, result.jobId);
   }
 
   // ---- emails -------------------------------------------------------------------------------
@@ -78,20 +78,20 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
         if (email.scheduled_at !== undefined) throw notSupported(`[${index}].scheduled_at`, 'not supported in batch sends (as at Resend)');
       });
       if (mode === 'strict') {
-        // All or nothing: the sends share one transaction, so one refused item sends none.
-        return withTransaction(db, async (client) => {
-          const data = [];
-          for (const [index, email] of request.body.entries()) {
-            try {
-              data.push(await send(request, email, keyOf(index), client));
-            } catch (err) {
-              if (err instanceof HttpError) throw new HttpError(err.status, err.code, `[${index}] ${err.message}`, err.headers);
-              if (err instanceof DomainError) throw new DomainError(err.kind, err.code, `[${index}] ${err.message}`);
-              throw err;
-            }
+        // All or nothing: every item is checked first, then all are written by one statement.
+        const prepared = [];
+        for (const [index, email] of request.body.entries()) {
+          try {
+            prepared.push(await prepareProxySend(db, request.principal.tenantId, toSendInput(email, keyOf(index)), submitOptions));
+          } catch (err) {
+            if (err instanceof HttpError) throw new HttpError(err.status, err.code, `[${index}] ${err.message}`, err.headers);
+            if (err instanceof DomainError) throw new DomainError(err.kind, err.code, `[${index}] ${err.message}`);
+            throw err;
           }
-          return { data };
-        });
+        }
+        const results = await submitTogether(db, prepared);
+        request.log.info({ sends: results.length }, 'resend: batch accepted');
+        return { data: await Promise.all(results.map((r) => firstMessage(request, r.jobId))) };
       }
       const data: Array<{ id: string }> = [];
       const errors: Array<{ index: number; message: string }> = [];
