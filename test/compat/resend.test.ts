@@ -248,6 +248,61 @@ describe('templates', () => {
   });
 });
 
+describe('audiences, contacts and broadcasts', () => {
+  it('creates an audience (our list), adds, reads, updates and removes contacts, and sends a broadcast to the subscribed ones', async () => {
+    const manager = new Resend((await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'lists.manage'], { environment: 'live' })).secret, { baseUrl: engine.baseUrl });
+    const audience = await manager.audiences.create({ name: 'Newsletter' });
+    expect(audience.error).toBeNull();
+    const listId = audience.data!.id;
+    expect((await call(engine.baseUrl, 'GET', `/v1/lists/${listId}`, { token })).json).toMatchObject({ id: listId, name: 'Newsletter', owner: 'api' });
+    expect((await manager.audiences.get(listId)).data).toMatchObject({ id: listId, name: 'Newsletter' });
+    expect((await manager.audiences.list()).data!.data.map((a) => a.id)).toContain(listId);
+
+    const [ada, bob, cy] = [unique('ada'), unique('bob'), unique('cy')];
+    const created = await manager.contacts.create({ audienceId: listId, email: ada, firstName: 'Ada' });
+    expect(created.error).toBeNull();
+    await manager.contacts.create({ audienceId: listId, email: bob, firstName: 'Bob' });
+    await manager.contacts.create({ audienceId: listId, email: cy });
+    const dup = await manager.contacts.create({ audienceId: listId, email: ada });
+    expect(dup.error).toMatchObject({ statusCode: 409 });
+    expect((await manager.contacts.get({ audienceId: listId, email: ada })).data).toMatchObject({ id: created.data!.id, first_name: 'Ada', unsubscribed: false });
+    expect((await manager.contacts.update({ audienceId: listId, email: bob, unsubscribed: true })).error).toBeNull();
+    expect((await manager.contacts.get({ audienceId: listId, email: bob })).data).toMatchObject({ unsubscribed: true });
+    expect((await manager.contacts.remove({ audienceId: listId, email: cy })).error).toBeNull();
+    expect((await manager.contacts.get({ audienceId: listId, email: cy })).error).toMatchObject({ statusCode: 404, name: 'not_found' });
+    const listed = await manager.contacts.list({ audienceId: listId });
+    expect(listed.data!.data.map((c) => c.email).sort()).toEqual([ada, bob].sort());
+    // Contacts without an audience have no counterpart here: refused, naming what to give.
+    const global = await manager.contacts.create({ email: unique('nolist') });
+    expect(global.error).toMatchObject({ statusCode: 422, name: 'invalid_parameter' });
+    expect(global.error!.message).toMatch(/^audienceId: /);
+
+    const broadcast = await manager.broadcasts.create({ audienceId: listId, name: 'Launch', from: 'news@acme.test', subject: 'Hello {{ contact.first_name }}', html: '<p>Launch day</p>', text: 'Launch day' });
+    expect(broadcast.error).toBeNull();
+    const campaignId = broadcast.data!.id;
+    expect((await call(engine.baseUrl, 'GET', `/v1/campaigns/${campaignId}`, { token })).json).toMatchObject({ id: campaignId, status: 'draft', list_id: listId });
+    expect((await manager.broadcasts.get(campaignId)).data).toMatchObject({ status: 'draft', name: 'Launch' });
+    expect((await manager.broadcasts.send(campaignId)).data).toEqual({ id: campaignId });
+    const mail = await arrived(ada);
+    expect(mail.parsed.subject).toBe('Hello Ada');
+    expect(mail.raw.toString('latin1').split('\r\n\r\n')[0]).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click/im);
+    await until(async () => (await manager.broadcasts.get(campaignId)).data?.status === 'sent', 15_000, 'broadcast sent');
+    expect(received(bob)).toEqual([]);
+    expect((await manager.broadcasts.send(campaignId)).error).toMatchObject({ statusCode: 409 });
+    expect((await manager.audiences.remove(listId)).data).toMatchObject({ id: listId, deleted: true });
+  });
+
+  it('refuses what broadcasts and contacts cannot carry, and needs lists.manage to write', async () => {
+    const readOnly = await resend.audiences.create({ name: 'Nope' });
+    expect(readOnly.error).toMatchObject({ statusCode: 403, name: 'restricted_api_key', message: 'missing scope: lists.manage' });
+    const noAudience = await resend.broadcasts.create({ from: 'news@acme.test', subject: 'x', html: '<p>x</p>' } as never);
+    expect(noAudience.error!.message).toMatch(/^segment_id: /);
+    const preview = await resend.broadcasts.create({ audienceId: '01890000-0000-7000-8000-000000000000', from: 'news@acme.test', subject: 'x', html: '<p>x</p>', previewText: 'p' });
+    expect(preview.error).toMatchObject({ statusCode: 422, name: 'invalid_parameter' });
+    expect(preview.error!.message).toMatch(/^preview_text: /);
+  });
+});
+
 describe('webhooks', () => {
   it('creates, gets, lists, updates and removes an endpoint with Resend event names', async () => {
     const created = await resend.webhooks.create({ endpoint: 'https://hooks.acme.test/resend', events: ['email.delivered', 'email.bounced'] });

@@ -11,6 +11,7 @@ import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTempl
 import { createEndpoint, deleteEndpoint, getEndpoint, listEndpoints, updateEndpoint } from '../../webhooks/endpoints.ts';
 import { secretBoxFor, type SecretBox } from '../../webhooks/secret-box.ts';
 import type { CompatDeps } from '../root.ts';
+import { resendAudienceRoutes } from './audiences.ts';
 import { compatError, notSupported } from '../root.ts';
 import {
   BatchBody, domainView, TemplateBody, templateInput, templateSummary, templateView, type ResendTemplateInput, EmailBody, emailView, idParam, uuidParam, listQuery, ourEvents, resendName, toSendInput, UpdateWebhookBody, WebhookBody, webhookView,
@@ -253,6 +254,9 @@ export async function resendRoutes(app: FastifyInstance, deps: CompatDeps) {
       return { object: 'template', id, deleted: true };
     },
   );
+
+  // Audiences, their contacts and broadcasts (our lists, contacts and campaigns), in this context.
+  await resendAudienceRoutes(app, deps);
 
   // ---- webhooks -----------------------------------------------------------------------------
 
