@@ -301,6 +301,18 @@ describe('audiences, contacts and broadcasts', () => {
     expect(preview.error).toMatchObject({ statusCode: 422, name: 'invalid_parameter' });
     expect(preview.error!.message).toMatch(/^preview_text: /);
   });
+
+  it('schedules a broadcast at creation (send: true) and cancels it', async () => {
+    const manager = new Resend((await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'lists.manage'], { environment: 'live' })).secret, { baseUrl: `${engine.baseUrl}/compat/resend` });
+    const audience = await manager.audiences.create({ name: 'Later' });
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const b = await manager.broadcasts.create({ audienceId: audience.data!.id, from: 'news@acme.test', subject: 'Later', text: 'later', send: true, scheduledAt: at });
+    expect(b.error).toBeNull();
+    expect((await manager.broadcasts.get(b.data!.id)).data).toMatchObject({ status: 'queued', scheduled_at: at });
+    expect((await manager.broadcasts.cancel(b.data!.id)).data).toEqual({ object: 'broadcast', id: b.data!.id });
+    expect((await manager.broadcasts.get(b.data!.id)).data!.status).toBe('canceled');
+    expect((await manager.broadcasts.get('01890000-0000-7000-8000-000000000000')).error).toMatchObject({ statusCode: 404, name: 'not_found' });
+  });
 });
 
 describe('webhooks', () => {
