@@ -4,6 +4,7 @@ import { HttpError } from '../../http/errors.ts';
 import { cancelCampaign, createCampaign, getCampaign, scheduleCampaign, type Campaign } from '../../jobs/campaigns.ts';
 import { createList, deleteContact, deleteList, getContact, getListResource, listContacts, listLists, patchContact, putContact, type Contact, type ListResource } from '../../lists/contacts.ts';
 import { confirmationQueuer } from '../../lists/double-opt-in.ts';
+import { UUID } from '../../observability/cursor.ts';
 import type { CompatDeps } from '../root.ts';
 import { bareAddress, notSupported } from '../root.ts';
 
@@ -75,7 +76,7 @@ export async function resendAudienceRoutes(app: FastifyInstance, deps: CompatDep
     if (idOrEmail.includes('@')) {
       const page = await listContacts(db, tenantId, listId, { limit: 1, email: idOrEmail });
       if (page?.data[0]) return page.data[0];
-    } else if (/^[0-9a-f-]{36}$/i.test(idOrEmail)) {
+    } else if (UUID.test(idOrEmail)) {
       const c = await getContact(db, tenantId, listId, idOrEmail);
       if (c) return c;
     }
