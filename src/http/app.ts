@@ -37,6 +37,7 @@ import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { resendAndPostmarkRoutes } from '../compat/root.ts';
 
 export interface AppDeps {
   config: Config;
@@ -194,6 +195,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
   await app.register(uiRoutes, deps);
+  // Other providers' APIs (docs/compat/): each layer its own plugin with its own error shape.
+  await app.register(resendAndPostmarkRoutes, { ...deps, renderer });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -34,34 +34,47 @@ async function refusal(db: Queryable, tenantId: string, id: string): Promise<Dom
 
 // A message is still scheduled while it is queued, never tried, and its send had a scheduled_at.
 // The UPDATE and the dispatcher's claim lock the same row: exactly one of them wins.
-const STILL_SCHEDULED = `m.tenant_id = $1 AND m.id = $2::uuid AND m.status = 'queued' AND m.attempts = 0
+const stillScheduled = (which: string) => `${which} AND m.status = 'queued' AND m.attempts = 0
   AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)`;
+
+/**
+ * `message`: that message only (PATCH /v1/messages/{id}); `send`: every copy of the send it belongs
+ * to (its To, Cc and Bcc recipients), as providers that give one id per send mean it (src/compat).
+ */
+export type ScheduleScope = 'message' | 'send';
+const WHICH: Record<ScheduleScope, string> = {
+  message: 'm.tenant_id = $1 AND m.id = $2::uuid',
+  send: 'm.tenant_id = $1 AND m.proxy_job_id = (SELECT proxy_job_id FROM messages WHERE tenant_id = $1 AND id = $2::uuid)',
+};
+
+/** The named message's row among those changed, else the first. */
+const named = <T extends { id: string }>(rows: T[], id: string) => rows.find((r) => r.id === id) ?? rows[0];
 
 const view = (r: { id: string; status: string; next_attempt_at: Date }): ScheduledMessageView => ({ id: r.id, status: r.status, scheduled_at: r.next_attempt_at.toISOString() });
 
-export async function cancelScheduledMessage(db: Queryable, tenantId: string, id: string): Promise<ScheduledMessageView> {
+export async function cancelScheduledMessage(db: Queryable, tenantId: string, id: string, scope: ScheduleScope = 'message'): Promise<ScheduledMessageView> {
   if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
   const { rows } = await db.query(
     `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now()
-      WHERE ${STILL_SCHEDULED} RETURNING m.id, m.status, m.next_attempt_at`,
+      WHERE ${stillScheduled(WHICH[scope])} RETURNING m.id, m.status, m.next_attempt_at`,
     [tenantId, id],
   );
   if (!rows[0]) throw await refusal(db, tenantId, id);
-  return view(rows[0]);
+  return view(named(rows, id));
 }
 
-export async function rescheduleMessage(db: Queryable, tenantId: string, id: string, scheduledAt: string): Promise<ScheduledMessageView> {
+export async function rescheduleMessage(db: Queryable, tenantId: string, id: string, scheduledAt: string, scope: ScheduleScope = 'message'): Promise<ScheduledMessageView> {
   if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
   const at = scheduledTime(scheduledAt)!;
   const { rows } = await db.query(
     // The NOTIFY wakes the dispatcher: the new time may be sooner than the one it sleeps towards.
     `WITH moved AS (
        UPDATE messages m SET next_attempt_at = $3, updated_at = now()
-        WHERE ${STILL_SCHEDULED} RETURNING m.id, m.status, m.next_attempt_at
+        WHERE ${stillScheduled(WHICH[scope])} RETURNING m.id, m.status, m.next_attempt_at
      )
      SELECT moved.*, pg_notify('${DISPATCH_CHANNEL}', '') FROM moved`,
     [tenantId, id, at],
   );
   if (!rows[0]) throw await refusal(db, tenantId, id);
-  return view(rows[0]);
+  return view(named(rows, id));
 }

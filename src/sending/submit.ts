@@ -224,6 +224,47 @@ function submissions(db: Db): GroupCommit<Submission, boolean> {
   return writer;
 }
 
+/** A send checked (and its template rendered), ready to be written: prepareProxySend's answer. */
+export type PreparedSend = Submission & { given: SendInput };
+
+/**
+ * Checks a send (and renders its template) without writing anything: what submitProxySend and
+ * submitTogether write. Refusals are thrown here, so a caller can check several sends first.
+ */
+export async function prepareProxySend(
+  db: Db,
+  tenantId: string,
+  given: SendInput,
+  options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean; renderer?: TemplateRenderer },
+): Promise<PreparedSend> {
+  // The request as given (a template's rendering excluded) is what a replay must match.
+  const hash = requestHash(given);
+  const { req, attachments, template, scheduledAt } = await resolve(db, tenantId, given, options.renderer);
+  checkRequest(req);
+  if (options.requireVerifiedDomain) await assertVerifiedSender(db, tenantId, req.from);
+  // Every To, Cc and Bcc address gets its own copy (its own message row, status and suppression
+  // check). With cc or bcc the copies show the To and Cc lists (never Bcc); without, each To
+  // recipient's copy shows only its own address, as the contract's sends always have.
+  const recipients = uniqueRecipients([...req.to, ...(req.cc ?? []), ...(req.bcc ?? [])]);
+  const conversation = Boolean(req.cc?.length || req.bcc?.length);
+  return {
+    given, tenantId, key: req.idempotency_key, hash, jobId: newId(), ttlHours: options.idempotencyTtlHours, req, recipients,
+    toHeader: conversation ? req.to : null, ccHeader: conversation && req.cc?.length ? req.cc : null, replyTo: req.reply_to ?? null,
+    templateId: template?.id ?? null, templateVersion: template?.version ?? null, scheduledAt, attachments,
+  };
+}
+
+/** A written send's answer: its new job, or (key not taken) the original job of the same body, else 409. */
+async function answer(db: Db, s: PreparedSend, taken: boolean): Promise<SubmitResult> {
+  if (taken) return { jobId: s.jobId, replayed: false };
+  const existing = await db.query<{ request_hash: string; proxy_job_id: string }>(
+    'SELECT request_hash, proxy_job_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2',
+    [s.tenantId, s.given.idempotency_key],
+  );
+  if (existing.rows[0]?.request_hash === s.hash) return { jobId: existing.rows[0].proxy_job_id, replayed: true };
+  throw new DomainError('conflict', 'idempotency_conflict', 'idempotency_key was already used with a different request body');
+}
+
 /**
  * Accepts a proxy send: checked (and a template rendered) here, then written with concurrent ones in
  * one statement (SUBMIT_SQL); answered once committed. Suppressed recipients get status
@@ -236,29 +277,20 @@ export async function submitProxySend(
   given: SendInput,
   options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean; renderer?: TemplateRenderer },
 ): Promise<SubmitResult> {
-  // The request as given (a template's rendering excluded) is what a replay must match.
-  const hash = requestHash(given);
-  const { req, attachments, template, scheduledAt } = await resolve(db, tenantId, given, options.renderer);
-  checkRequest(req);
-  if (options.requireVerifiedDomain) await assertVerifiedSender(db, tenantId, req.from);
-  const jobId = newId();
-  // Every To, Cc and Bcc address gets its own copy (its own message row, status and suppression
-  // check). With cc or bcc the copies show the To and Cc lists (never Bcc); without, each To
-  // recipient's copy shows only its own address, as the contract's sends always have.
-  const recipients = uniqueRecipients([...req.to, ...(req.cc ?? []), ...(req.bcc ?? [])]);
-  const conversation = Boolean(req.cc?.length || req.bcc?.length);
-  const replyTo = req.reply_to ?? null;
-  const taken = await submissions(db).submit({
-    tenantId, key: req.idempotency_key, hash, jobId, ttlHours: options.idempotencyTtlHours, req, recipients,
-    toHeader: conversation ? req.to : null, ccHeader: conversation && req.cc?.length ? req.cc : null, replyTo,
-    templateId: template?.id ?? null, templateVersion: template?.version ?? null, scheduledAt, attachments,
-  });
-  if (taken) return { jobId, replayed: false };
+  const prepared = await prepareProxySend(db, tenantId, given, options);
+  return answer(db, prepared, await submissions(db).submit(prepared));
+}
 
-  const existing = await db.query<{ request_hash: string; proxy_job_id: string }>(
-    'SELECT request_hash, proxy_job_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2',
-    [tenantId, given.idempotency_key],
-  );
-  if (existing.rows[0]?.request_hash === hash) return { jobId: existing.rows[0].proxy_job_id, replayed: true };
-  throw new DomainError('conflict', 'idempotency_conflict', 'idempotency_key was already used with a different request body');
+/**
+ * Sends accepted together or not at all (other providers' all-or-nothing batches, src/compat):
+ * checked first (prepareProxySend), then written by ONE statement, so a failure writes none of them.
+ * Their idempotency keys must differ. Answers in the order given.
+ */
+export async function submitTogether(db: Db, prepared: PreparedSend[]): Promise<SubmitResult[]> {
+  const keys = new Set(prepared.map((s) => `${s.tenantId}:${s.key}`));
+  if (keys.size !== prepared.length) throw invalid('sends accepted together need different idempotency keys', 'idempotency_key_repeated');
+  const taken = prepared.length ? await writeSubmissions(db, prepared) : [];
+  const out: SubmitResult[] = [];
+  for (const [i, s] of prepared.entries()) out.push(await answer(db, s, taken[i]));
+  return out;
 }
