@@ -31,6 +31,7 @@ import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { useSendRoutes } from '../compat/usesend/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -178,6 +179,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  // useSend's API (docs/compat/usesend.md): its SDK appends /api/v1 to the base URL it is given.
+  for (const prefix of ['/api/v1', '/compat/usesend/api/v1']) await app.register(useSendRoutes, { ...deps, renderer, prefix });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
