@@ -56,7 +56,7 @@ describe('emails', () => {
       attachments: [{ filename: 'receipt.txt', content: Buffer.from('total: 10 EUR').toString('base64') }],
     });
     expect(error).toBeNull();
-    expect(data!.emailId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(data!.emailId!).toMatch(/^[0-9a-f-]{36}$/);
     const copies = await Promise.all([to, cc, bcc].map(arrived));
     for (const copy of copies) {
       expect(addresses(copy.parsed.to)).toEqual([to]);
@@ -69,7 +69,7 @@ describe('emails', () => {
     expect(copies[2].envelopeTo).toEqual([bcc]);
 
     // The id is the native send's job id: its messages carry it.
-    const { rows } = await database.db.query('SELECT recipient FROM messages WHERE proxy_job_id = $1 ORDER BY id', [data!.emailId]);
+    const { rows } = await database.db.query('SELECT recipient FROM messages WHERE proxy_job_id = $1 ORDER BY id', [data!.emailId!]);
     expect(rows.map((r) => r.recipient)).toEqual([to, cc, bcc]);
   });
 
@@ -78,7 +78,7 @@ describe('emails', () => {
     const email = { to, from: 'hello@acme.test', subject: 'Once', text: 'once' };
     const first = await usesend.emails.send(email, { idempotencyKey: `order-${seq}` });
     const again = await usesend.emails.send(email, { idempotencyKey: `order-${seq}` });
-    expect(again.data!.emailId).toBe(first.data!.emailId);
+    expect(again.data!.emailId!).toBe(first.data!.emailId!);
     const changed = await usesend.emails.send({ ...email, subject: 'Twice' }, { idempotencyKey: `order-${seq}` });
     expect(changed.data).toBeNull();
     expect(errorOf(changed.error)).toMatchObject({ code: 'NOT_UNIQUE', reason: 'idempotency_conflict' });
@@ -144,12 +144,12 @@ describe('emails', () => {
     const { data } = await usesend.emails.send({ to, cc: unique('get-cc'), from: 'hello@acme.test', subject: 'Tracked', html: '<p>x</p>' });
     await arrived(to);
     const got = await until(async () => {
-      const r = await usesend.emails.get(data!.emailId);
+      const r = await usesend.emails.get(data!.emailId!);
       return r.data && (r.data as { latestStatus?: string }).latestStatus === 'SENT' ? r.data : undefined;
     }, 10_000, 'SENT');
-    expect(got).toMatchObject({ id: data!.emailId, to: [to], from: 'hello@acme.test', subject: 'Tracked', html: '<p>x</p>', text: null });
+    expect(got).toMatchObject({ id: data!.emailId!, to: [to], from: 'hello@acme.test', subject: 'Tracked', html: '<p>x</p>', text: null });
     expect(got.emailEvents.map((e: { status: string }) => e.status)).toEqual(expect.arrayContaining(['QUEUED', 'SENT']));
-    const stranger = await other.emails.get(data!.emailId);
+    const stranger = await other.emails.get(data!.emailId!);
     expect(errorOf(stranger.error)).toMatchObject({ code: 'NOT_FOUND' });
   });
 
@@ -168,7 +168,7 @@ describe('emails', () => {
     const to = unique('sched');
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const { data } = await usesend.emails.send({ to, from: 'hello@acme.test', subject: 'Later', text: 'later', scheduledAt: at });
-    const id = data!.emailId;
+    const id = data!.emailId!;
     expect((await usesend.emails.get(id)).data).toMatchObject({ latestStatus: 'SCHEDULED', scheduledAt: at });
     const later = new Date(Date.now() + 7_200_000).toISOString();
     expect((await usesend.emails.update(id, { scheduledAt: later })).data).toEqual({ emailId: id });
@@ -186,7 +186,7 @@ describe('emails', () => {
     const to = unique('prefixed');
     const { data, error } = await prefixed.emails.send({ to, from: 'hello@acme.test', subject: 'Prefixed', text: 'x' });
     expect(error).toBeNull();
-    expect(data!.emailId).toBeTruthy();
+    expect(data!.emailId!).toBeTruthy();
     await arrived(to);
   });
 });
