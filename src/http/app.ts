@@ -32,6 +32,7 @@ import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
 import { useSendRoutes } from '../compat/usesend/routes.ts';
+import { sendGridRoutes } from '../compat/sendgrid/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -181,6 +182,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(whatsappRoutes, deps);
   // useSend's API (docs/compat/usesend.md): its SDK appends /api/v1 to the base URL it is given.
   for (const prefix of ['/api/v1', '/compat/usesend/api/v1']) await app.register(useSendRoutes, { ...deps, renderer, prefix });
+  // SendGrid's POST /v3/mail/send only (docs/compat/sendgrid.md): Brevo's API shares the /v3 prefix.
+  for (const prefix of ['/v3/mail', '/compat/sendgrid/v3/mail']) await app.register(sendGridRoutes, { ...deps, renderer, prefix });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
