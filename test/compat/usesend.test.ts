@@ -204,6 +204,8 @@ describe('domains', () => {
     expect((await usesend.domains.get(id as never)).data).toMatchObject({ id, name });
     expect((await usesend.domains.list()).data!.map((d) => d.id)).toContain(id);
     expect(errorOf((await other.domains.get(id as never)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    const sendOnly = new UseSend((await createApiKey(database.db, (await tenantWithToken(database.db)).tenantId, ['send'], { environment: 'live' })).secret, engine.baseUrl);
+    expect(errorOf((await sendOnly.domains.list()).error)).toMatchObject({ code: 'FORBIDDEN', message: 'missing scope: domains.manage' });
     const invalid = await usesend.domains.create({ name: 'not a domain', region: 'us-east-1' });
     expect(errorOf(invalid.error).code).toBe('UNPROCESSABLE_CONTENT');
   });
