@@ -24,13 +24,19 @@ import type { JobScheduler } from '../jobs/runner.ts';
 import { JobRenderer } from '../jobs/render.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { listRoutes } from './routes/lists.ts';
+import { contactRoutes } from './routes/contacts.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { whatsappRoutes } from './routes/whatsapp.ts';
 import { trackingRoutes } from './routes/tracking.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { useSendRoutes } from '../compat/usesend/routes.ts';
 import { sendGridRoutes } from '../compat/sendgrid/routes.ts';
 
@@ -46,6 +52,8 @@ export interface AppDeps {
   renderer?: JobRenderer;
   /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
   onRoute?: (route: RouteOptions) => void;
+  /** The process's Prometheus metrics (src/metrics); one is made when absent. */
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -152,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'the operator credential ADMIN_TOKEN (/v1/admin/*)' },
           webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Signature' },
           webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-Timestamp' },
           webhookNonce: { type: 'apiKey', in: 'header', name: 'X-Nonce' },
@@ -161,6 +170,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
+  const metrics = deps.metrics ?? new Metrics(deps.db);
+  metrics.instrumentHttp(app);
+  if (deps.config.metrics.token) await app.register(metricsRoutes, { metrics, token: deps.config.metrics.token });
   await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
@@ -173,6 +185,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(templateRoutes, { ...deps, renderer });
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
+  await app.register(contactRoutes, deps);
+  await app.register(campaignRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
@@ -180,6 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  await app.register(uiRoutes, deps);
   // useSend's API (docs/compat/usesend.md): its SDK appends /api/v1 to the base URL it is given.
   for (const prefix of ['/api/v1', '/compat/usesend/api/v1']) await app.register(useSendRoutes, { ...deps, renderer, prefix });
   // SendGrid's POST /v3/mail/send only (docs/compat/sendgrid.md): Brevo's API shares the /v3 prefix.

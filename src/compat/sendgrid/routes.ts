@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { withTransaction } from '../../db/pool.ts';
 import { verifiedDomainRequired } from '../../domains/domains.ts';
 import type { AppDeps } from '../../http/app.ts';
 import { newId } from '../../ids.ts';
-import { submitProxySend } from '../../sending/submit.ts';
+import { submitProxySendsTogether } from '../../sending/submit.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
 import { sendGridErrorHandler, sendGridNotFound } from './errors.ts';
 import { MailSendBody } from './schemas.ts';
@@ -39,12 +38,8 @@ export async function sendGridRoutes(app: FastifyInstance, deps: AppDeps & { ren
     },
     async (request, reply) => {
       const inputs = toSendInputs(request.body, `sendgrid:${newId()}`);
-      // One transaction: a personalization refused refuses the request, and nothing of it is queued.
-      const jobIds = await withTransaction(deps.db, async (client) => {
-        const ids: string[] = [];
-        for (const input of inputs) ids.push((await submitProxySend(client, request.principal.tenantId, input, submitOptions)).jobId);
-        return ids;
-      });
+      // All or none: a personalization refused refuses the request, and nothing of it is queued.
+      const jobIds = (await submitProxySendsTogether(deps.db, request.principal.tenantId, inputs, submitOptions)).map((r) => r.jobId);
       request.log.info({ job_ids: jobIds }, 'sendgrid mail accepted');
       return reply.code(202).header('X-Message-Id', jobIds[0]).send();
     },

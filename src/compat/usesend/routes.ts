@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { withTransaction } from '../../db/pool.ts';
 import { dnsChecker } from '../../domains/dns-check.ts';
 import { createDomain, deleteDomain, getDomain, listDomains, verifiedDomainRequired, verifyDomain, type DomainContext } from '../../domains/domains.ts';
 import type { AppDeps } from '../../http/app.ts';
 import { MAX_LIMIT } from '../../http/read-api.ts';
 import { getSend, getSendEvents, listSends } from '../../observability/sends.ts';
 import { cancelScheduledSend, rescheduleSend } from '../../sending/scheduled.ts';
-import { submitProxySend } from '../../sending/submit.ts';
+import { submitProxySend, submitProxySendsTogether } from '../../sending/submit.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
 import { badRequest, useSendErrorHandler, useSendNotFound } from './errors.ts';
 import { BatchBody, CreateDomainBody, EmailBody, EmailList, idempotencyHeader, idParam, RescheduleBody, UseSendObject } from './schemas.ts';
@@ -50,12 +49,8 @@ export async function useSendRoutes(app: FastifyInstance, deps: AppDeps & { rend
     async (request) => {
       const header = request.headers['idempotency-key'];
       const inputs = request.body.map((email, i) => toSendInput(email, header === undefined ? undefined : `${header}:${i}`));
-      // One transaction: an item refused refuses the batch, and nothing of it is queued.
-      const results = await withTransaction(db, async (client) => {
-        const out = [];
-        for (const input of inputs) out.push(await submitProxySend(client, request.principal.tenantId, input, submitOptions));
-        return out;
-      });
+      // All or none: an item refused refuses the batch, and nothing of it is queued.
+      const results = await submitProxySendsTogether(db, request.principal.tenantId, inputs, submitOptions);
       request.log.info({ job_ids: results.map((r) => r.jobId) }, 'usesend batch accepted');
       return { data: results.map((r) => ({ emailId: r.jobId })) };
     },
