@@ -28,10 +28,10 @@ beforeAll(async () => {
   engine = await startTestEngine(database.db, database.url, { smtpUrl: sink.url, env: { DNS_SERVERS: dns.address, RETURN_PATH_MX: 'mx.send-engine.test', SPF_IP4: '127.0.0.1' } });
   const tenant = await tenantWithToken(database.db);
   tenantToken = tenant.token;
-  const key = await createApiKey(database.db, tenant.tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients'], { environment: 'live' });
+  const key = await createApiKey(database.db, tenant.tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients', 'lists.manage'], { environment: 'live' });
   usesend = new UseSend(key.secret, engine.baseUrl);
   const stranger = await tenantWithToken(database.db, undefined, 'other tenant');
-  other = new UseSend((await createApiKey(database.db, stranger.tenantId, DEFAULT_SCOPES, { environment: 'live' })).secret, engine.baseUrl);
+  other = new UseSend((await createApiKey(database.db, stranger.tenantId, [...DEFAULT_SCOPES, 'lists.manage'], { environment: 'live' })).secret, engine.baseUrl);
 });
 afterAll(async () => {
   await engine?.close();
@@ -229,5 +229,100 @@ describe('domains', () => {
     expect((await usesend.domains.delete(id as never)).data).toMatchObject({ id, success: true });
     expect(errorOf((await usesend.domains.get(id as never)).error)).toMatchObject({ code: 'NOT_FOUND' });
     expect(errorOf((await usesend.domains.verify(id as never)).error)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('contact books and contacts', () => {
+  let bookId: string;
+
+  it('contact books: create, get, list, update, delete; what a list cannot hold is refused; another tenant gets 404', async () => {
+    const { data, error } = await usesend.contactBooks.create({ name: 'Newsletter', doubleOptInEnabled: false });
+    expect(error).toBeNull();
+    expect(data).toMatchObject({ name: 'Newsletter', doubleOptInEnabled: false });
+    bookId = data!.id;
+    // The book is a list of the native API.
+    expect((await call(engine.baseUrl, 'GET', `/v1/lists/${bookId}`, { token: tenantToken })).json).toMatchObject({ id: bookId, name: 'Newsletter', owner: 'api' });
+    expect((await usesend.contactBooks.get(bookId)).data).toMatchObject({ id: bookId, _count: { contacts: 0 } });
+    expect((await usesend.contactBooks.list()).data!.map((b) => b.id)).toContain(bookId);
+    expect((await usesend.contactBooks.update(bookId, { name: 'Weekly' })).data).toMatchObject({ id: bookId, name: 'Weekly' });
+    expect(errorOf((await usesend.contactBooks.create({ name: 'x', emoji: '📙' })).error)).toMatchObject({ code: 'BAD_REQUEST', reason: 'unsupported_field', message: expect.stringContaining('emoji') });
+    expect(errorOf((await usesend.contactBooks.create({} as never)).error)).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('name') });
+    expect(errorOf((await other.contactBooks.get(bookId)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await other.contactBooks.update(bookId, { name: 'mine' })).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await other.contactBooks.delete(bookId)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    const doomed = (await usesend.contactBooks.create({ name: 'Doomed' })).data!.id;
+    expect((await usesend.contactBooks.delete(doomed)).data).toMatchObject({ id: doomed, success: true });
+    expect(errorOf((await usesend.contactBooks.get(doomed)).error)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('contacts: create, get, list, update, upsert, delete', async () => {
+    const email = unique('contact');
+    const created = await usesend.contacts.create(bookId, { email, firstName: 'Ada', properties: { plan: 'pro' } });
+    expect(created.error).toBeNull();
+    const contactId = created.data!.contactId!;
+    expect(errorOf((await usesend.contacts.create(bookId, { email })).error)).toMatchObject({ code: 'CONFLICT', reason: 'contact_exists' });
+    expect((await usesend.contacts.get(bookId, contactId)).data).toMatchObject({ id: contactId, email, firstName: 'Ada', subscribed: true, properties: { plan: 'pro' }, contactBookId: bookId });
+    const listed = await call(engine.baseUrl, 'GET', `/api/v1/contactBooks/${bookId}/contacts?emails=${encodeURIComponent(email)}`, { token: tenantToken });
+    expect(listed.json.map((c: { id: string }) => c.id)).toEqual([contactId]);
+    expect((await call(engine.baseUrl, 'GET', `/api/v1/contactBooks/${bookId}/contacts?ids=${contactId}`, { token: tenantToken })).json.error).toMatchObject({ code: 'BAD_REQUEST', reason: 'unsupported_field' });
+    expect((await usesend.contacts.update(bookId, contactId, { lastName: 'Lovelace' })).data).toEqual({ contactId });
+    expect((await usesend.contacts.get(bookId, contactId)).data).toMatchObject({ firstName: 'Ada', lastName: 'Lovelace' });
+    expect((await usesend.contacts.upsert(bookId, contactId, { email, subscribed: false })).data).toEqual({ contactId });
+    expect((await usesend.contacts.get(bookId, contactId)).data).toMatchObject({ subscribed: false });
+    const newcomer = unique('upserted');
+    const upserted = await usesend.contacts.upsert(bookId, 'new', { email: newcomer });
+    expect((await usesend.contacts.get(bookId, upserted.data!.contactId)).data).toMatchObject({ email: newcomer, subscribed: true });
+    expect(errorOf((await other.contacts.get(bookId, contactId)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await other.contacts.update(bookId, contactId, { firstName: 'x' })).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await usesend.contacts.upsert(bookId, contactId, { email: 'not-an-address' })).error)).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(errorOf((await other.contacts.delete(bookId, upserted.data!.contactId)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect((await usesend.contacts.delete(bookId, upserted.data!.contactId)).data).toEqual({ success: true });
+    expect(errorOf((await usesend.contacts.get(bookId, upserted.data!.contactId)).error)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('campaigns', () => {
+  it('create + sendNow sends to the contact book\'s subscribed contacts; get and list show it', async () => {
+    const book = (await usesend.contactBooks.create({ name: 'Launch' })).data!.id;
+    const [a, b, gone] = [unique('camp-a'), unique('camp-b'), unique('camp-gone')];
+    for (const email of [a, b]) await usesend.contacts.create(book, { email });
+    await usesend.contacts.create(book, { email: gone, subscribed: false });
+    const { data, error } = await usesend.campaigns.create({ name: 'Launch day', from: 'news@acme.test', subject: 'We launched', html: '<p>Hello</p>', contactBookId: book, sendNow: true });
+    expect(error).toBeNull();
+    expect(data).toMatchObject({ name: 'Launch day', contactBookId: book, status: expect.stringMatching(/SCHEDULED|RUNNING/) });
+    expect((await arrived(a)).parsed.subject).toBe('We launched');
+    expect((await arrived(b)).parsed.subject).toBe('We launched');
+    const done = await until(async () => {
+      const r = await usesend.campaigns.get(data!.id);
+      return r.data?.status === 'SENT' ? r.data : undefined;
+    }, 15_000, 'SENT');
+    expect(done).toMatchObject({ total: 2 });
+    expect(sink.messages.some((m) => m.envelopeTo.includes(gone))).toBe(false);
+    const listed = await usesend.campaigns.getAll({ status: 'SENT' });
+    expect(listed.data!.campaigns.map((c) => c.id)).toContain(data!.id);
+    expect(errorOf((await other.campaigns.get(data!.id)).error)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('schedule, pause and resume; refused fields and wrong states answer useSend errors', async () => {
+    const book = (await usesend.contactBooks.create({ name: 'Later' })).data!.id;
+    await usesend.contacts.create(book, { email: unique('later') });
+    const draft = (await usesend.campaigns.create({ name: 'Later', from: 'news@acme.test', subject: 'Soon', html: '<p>x</p>', contactBookId: book })).data!;
+    expect(draft.status).toBe('DRAFT');
+    expect(errorOf((await usesend.campaigns.pause(draft.id)).error)).toMatchObject({ code: 'CONFLICT', reason: 'campaign_not_pausable' });
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await usesend.campaigns.schedule(draft.id, { scheduledAt: at })).data).toEqual({ success: true });
+    expect((await usesend.campaigns.get(draft.id)).data).toMatchObject({ status: 'SCHEDULED', scheduledAt: at });
+    expect((await usesend.campaigns.pause(draft.id)).data).toEqual({ success: true });
+    expect((await usesend.campaigns.get(draft.id)).data!.status).toBe('PAUSED');
+    expect((await usesend.campaigns.resume(draft.id)).data).toEqual({ success: true });
+    expect((await usesend.campaigns.get(draft.id)).data!.status).toBe('SCHEDULED');
+    expect(errorOf((await usesend.campaigns.resume(draft.id)).error)).toMatchObject({ code: 'CONFLICT', reason: 'campaign_not_paused' });
+    expect(errorOf((await other.campaigns.schedule(draft.id, {})).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await other.campaigns.pause(draft.id)).error)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf((await usesend.campaigns.schedule(draft.id, { scheduledAt: at, batchSize: 10 })).error)).toMatchObject({ code: 'BAD_REQUEST', reason: 'unsupported_field' });
+    const refused = await usesend.campaigns.create({ name: 'x', from: 'news@acme.test', subject: 's', content: '{"type":"doc"}', contactBookId: book });
+    expect(errorOf(refused.error)).toMatchObject({ code: 'BAD_REQUEST', reason: 'unsupported_field', message: expect.stringContaining('content') });
+    const unknownBook = await usesend.campaigns.create({ name: 'x', from: 'news@acme.test', subject: 's', html: '<p>x</p>', contactBookId: '01890000-0000-7000-8000-000000000000' });
+    expect(errorOf(unknownBook.error).code).toMatch(/NOT_FOUND|UNPROCESSABLE_CONTENT/);
   });
 });

@@ -7,6 +7,8 @@ import { getSend, getSendEvents, listSends } from '../../observability/sends.ts'
 import { cancelScheduledSend, rescheduleSend } from '../../sending/scheduled.ts';
 import { submitProxySend, submitProxySendsTogether } from '../../sending/submit.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
+import { campaignRoutes } from './campaigns.ts';
+import { contactBookRoutes } from './contacts.ts';
 import { badRequest, useSendErrorHandler, useSendNotFound } from './errors.ts';
 import { BatchBody, CreateDomainBody, EmailBody, EmailList, idempotencyHeader, idParam, RescheduleBody, UseSendObject } from './schemas.ts';
 import { domainView, emailListItem, emailView, toSendInput, type UseSendEmail } from './translate.ts';
@@ -32,6 +34,9 @@ export async function useSendRoutes(app: FastifyInstance, deps: AppDeps & { rend
 
   app.setErrorHandler(useSendErrorHandler);
   app.setNotFoundHandler(useSendNotFound);
+  // In this plugin's scope: the same prefix, error body and 404.
+  await contactBookRoutes(app, deps);
+  await campaignRoutes(app, deps);
 
   app.post<{ Body: UseSendEmail; Headers: { 'idempotency-key'?: string } }>(
     '/emails',

@@ -71,3 +71,83 @@ export const idempotencyHeader = {
 
 /** useSend's answers, passed through as built (src/compat/usesend/translate.ts). */
 export const UseSendObject = { type: 'object', additionalProperties: true } as const;
+
+/** Deepest page the contact and campaign listings serve: they walk cursors to reach a numbered page. */
+export const MAX_PAGE = 100;
+
+const bookFields = {
+  name: { type: 'string', minLength: 1, maxLength: 200 },
+  emoji: { type: 'string', maxLength: 16, description: 'Refused unless empty' },
+  properties: { type: 'object', additionalProperties: { type: 'string' }, description: 'Refused unless empty' },
+  doubleOptInEnabled: { type: 'boolean' },
+  doubleOptInFrom: { type: ['string', 'null'], format: 'email', maxLength: 254 },
+  doubleOptInSubject: { type: 'string', minLength: 1, maxLength: 998 },
+  doubleOptInContent: { type: 'string', description: 'Refused (useSend editor JSON)' },
+} as const;
+export const BookBody = { type: 'object', required: ['name'], additionalProperties: false, properties: bookFields } as const;
+export const BookPatch = { type: 'object', additionalProperties: false, properties: bookFields } as const;
+export const BookParam = { type: 'object', required: ['contactBookId'], properties: { contactBookId: { type: 'string', minLength: 1, maxLength: 100 } } } as const;
+export const ContactParam = {
+  type: 'object',
+  required: ['contactBookId', 'contactId'],
+  properties: { contactBookId: BookParam.properties.contactBookId, contactId: { type: 'string', minLength: 1, maxLength: 100 } },
+} as const;
+
+const contactFields = {
+  email,
+  firstName: { type: 'string', maxLength: 200 },
+  lastName: { type: 'string', maxLength: 200 },
+  properties: { type: 'object', additionalProperties: { type: 'string' }, maxProperties: 200 },
+  subscribed: { type: 'boolean', description: 'false opts the contact out (final, as on /v1/lists)' },
+} as const;
+export const ContactBody = { type: 'object', required: ['email'], additionalProperties: false, properties: contactFields } as const;
+const { email: _email, ...patchable } = contactFields;
+export const ContactPatchBody = { type: 'object', additionalProperties: false, properties: patchable } as const;
+
+export const ContactList = {
+  type: 'object',
+  properties: {
+    emails: { type: 'string', maxLength: 2000, description: 'One address (several are refused)' },
+    ids: { type: 'string', maxLength: 2000, description: 'Refused' },
+    page: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 },
+    limit: { type: 'integer', minimum: 1, maximum: 100, default: 50 },
+  },
+} as const;
+
+export const CampaignBody = {
+  type: 'object',
+  required: ['name', 'from', 'subject', 'contactBookId'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    from: email,
+    subject: { type: 'string', minLength: 1, maxLength: 998 },
+    previewText: { type: 'string', description: 'Refused' },
+    contactBookId: { type: 'string', minLength: 1, maxLength: 100 },
+    content: { type: 'string', description: 'Refused (useSend editor JSON): give html' },
+    html: { type: 'string', minLength: 1 },
+    replyTo: addresses(10),
+    cc: addresses(50),
+    bcc: addresses(50),
+    sendNow: { type: 'boolean' },
+    scheduledAt: { type: 'string', format: 'date-time', description: 'ISO 8601 (natural language is not understood)' },
+    batchSize: { type: 'integer', minimum: 1, maximum: 100000, description: 'Refused' },
+  },
+} as const;
+
+export const ScheduleCampaignBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { scheduledAt: CampaignBody.properties.scheduledAt, batchSize: CampaignBody.properties.batchSize },
+} as const;
+
+export const CampaignParam = { type: 'object', required: ['campaignId'], properties: { campaignId: { type: 'string', minLength: 1, maxLength: 100 } } } as const;
+
+export const CampaignList = {
+  type: 'object',
+  properties: {
+    page: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1 },
+    status: { type: 'string', enum: ['DRAFT', 'SCHEDULED', 'RUNNING', 'IN_PROGRESS', 'PAUSED', 'SENT', 'COMPLETED', 'CANCELLED', 'FAILED'] },
+    search: { type: 'string', maxLength: 200 },
+  },
+} as const;
