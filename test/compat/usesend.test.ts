@@ -323,6 +323,6 @@ describe('campaigns', () => {
     const refused = await usesend.campaigns.create({ name: 'x', from: 'news@acme.test', subject: 's', content: '{"type":"doc"}', contactBookId: book });
     expect(errorOf(refused.error)).toMatchObject({ code: 'BAD_REQUEST', reason: 'unsupported_field', message: expect.stringContaining('content') });
     const unknownBook = await usesend.campaigns.create({ name: 'x', from: 'news@acme.test', subject: 's', html: '<p>x</p>', contactBookId: '01890000-0000-7000-8000-000000000000' });
-    expect(errorOf(unknownBook.error).code).toMatch(/NOT_FOUND|UNPROCESSABLE_CONTENT/);
+    expect(errorOf(unknownBook.error)).toMatchObject({ code: 'UNPROCESSABLE_CONTENT', reason: 'unknown_list' });
   });
 });

@@ -9,7 +9,7 @@ import { confirmationQueuer } from '../../lists/double-opt-in.ts';
 import type { Page } from '../../observability/messages.ts';
 import { DomainError } from '../../errors.ts';
 import { badRequest } from './errors.ts';
-import { BookBody, BookPatch, BookParam, ContactBody, ContactList, ContactParam, ContactPatchBody, UseSendObject } from './schemas.ts';
+import { BookBody, BookPatch, BookParam, ContactBody, ContactList, ContactParam, ContactPatchBody, ContactUpsertParam, UseSendObject } from './schemas.ts';
 
 /** useSend's contact book = our API-owned list; its contacts = the list's contacts (src/lists/contacts.ts). */
 interface BookInput {
@@ -202,7 +202,7 @@ export async function contactBookRoutes(app: FastifyInstance, deps: AppDeps) {
 
   app.put<{ Params: { contactBookId: string; contactId: string }; Body: ContactFields & { email: string } }>(
     '/contactBooks/:contactBookId/contacts/:contactId',
-    { config: manage, schema: { tags, summary: 'useSend: create or update a contact by email', security, params: ContactParam, body: ContactBody, response: ok } },
+    { config: manage, schema: { tags, summary: 'useSend: create or update a contact by email (the path id is not used)', security, params: ContactUpsertParam, body: ContactBody, response: ok } },
     async (request) => {
       const r = await putContact(db, request.principal.tenantId, request.params.contactBookId, contactInput(request.body) as ContactInput, 'upsert', onPending);
       return { contactId: r.contact.id };

@@ -86,11 +86,18 @@ const bookFields = {
 } as const;
 export const BookBody = { type: 'object', required: ['name'], additionalProperties: false, properties: bookFields } as const;
 export const BookPatch = { type: 'object', additionalProperties: false, properties: bookFields } as const;
-export const BookParam = { type: 'object', required: ['contactBookId'], properties: { contactBookId: { type: 'string', minLength: 1, maxLength: 100 } } } as const;
+const uuid = { type: 'string', format: 'uuid' } as const;
+export const BookParam = { type: 'object', required: ['contactBookId'], properties: { contactBookId: uuid } } as const;
 export const ContactParam = {
   type: 'object',
   required: ['contactBookId', 'contactId'],
-  properties: { contactBookId: BookParam.properties.contactBookId, contactId: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { contactBookId: uuid, contactId: uuid },
+} as const;
+/** PUT upserts by email: the id in the path is not looked at (useSend's SDK always sends one). */
+export const ContactUpsertParam = {
+  type: 'object',
+  required: ['contactBookId', 'contactId'],
+  properties: { contactBookId: uuid, contactId: { type: 'string', minLength: 1, maxLength: 100 } },
 } as const;
 
 const contactFields = {
@@ -123,7 +130,7 @@ export const CampaignBody = {
     from: email,
     subject: { type: 'string', minLength: 1, maxLength: 998 },
     previewText: { type: 'string', description: 'Refused' },
-    contactBookId: { type: 'string', minLength: 1, maxLength: 100 },
+    contactBookId: uuid,
     content: { type: 'string', description: 'Refused (useSend editor JSON): give html' },
     html: { type: 'string', minLength: 1 },
     replyTo: addresses(10),
@@ -141,7 +148,7 @@ export const ScheduleCampaignBody = {
   properties: { scheduledAt: CampaignBody.properties.scheduledAt, batchSize: CampaignBody.properties.batchSize },
 } as const;
 
-export const CampaignParam = { type: 'object', required: ['campaignId'], properties: { campaignId: { type: 'string', minLength: 1, maxLength: 100 } } } as const;
+export const CampaignParam = { type: 'object', required: ['campaignId'], properties: { campaignId: uuid } } as const;
 
 export const CampaignList = {
   type: 'object',
