@@ -38,6 +38,8 @@ import { ErrorResponse } from './schemas.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { resendAndPostmarkRoutes } from '../compat/root.ts';
+import { useSendRoutes } from '../compat/usesend/routes.ts';
+import { sendGridRoutes } from '../compat/sendgrid/routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -197,6 +199,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(uiRoutes, deps);
   // Other providers' APIs (docs/compat/): each layer its own plugin with its own error shape.
   await app.register(resendAndPostmarkRoutes, { ...deps, renderer });
+  // useSend's API (docs/compat/usesend.md): its SDK appends /api/v1 to the base URL it is given.
+  for (const prefix of ['/api/v1', '/compat/usesend/api/v1']) await app.register(useSendRoutes, { ...deps, renderer, prefix });
+  // SendGrid's POST /v3/mail/send only (docs/compat/sendgrid.md): Brevo's API shares the /v3 prefix.
+  for (const prefix of ['/v3/mail', '/compat/sendgrid/v3/mail']) await app.register(sendGridRoutes, { ...deps, renderer, prefix });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

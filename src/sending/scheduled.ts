@@ -78,3 +78,42 @@ export async function rescheduleMessage(db: Queryable, tenantId: string, id: str
   if (!rows[0]) throw await refusal(db, tenantId, id);
   return view(named(rows, id));
 }
+
+/**
+ * The same two actions for every message of one send (a proxy job: what other providers' APIs
+ * call "an email", src/compat). Refused as a whole, with the first message's reason, when no
+ * message of the send is still scheduled.
+ */
+const SEND_STILL_SCHEDULED = `m.tenant_id = $1 AND m.proxy_job_id = $2::uuid AND m.status = 'queued' AND m.attempts = 0
+  AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)`;
+
+async function sendRefusal(db: Queryable, tenantId: string, jobId: string): Promise<DomainError> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1 AND proxy_job_id = $2::uuid ORDER BY id LIMIT 1', [tenantId, jobId]);
+  return rows[0] ? refusal(db, tenantId, rows[0].id) : new DomainError('not_found', 'not_found', 'email not found');
+}
+
+export async function cancelScheduledSend(db: Queryable, tenantId: string, jobId: string): Promise<number> {
+  if (!UUID.test(jobId)) throw new DomainError('not_found', 'not_found', 'email not found');
+  const { rowCount } = await db.query(
+    `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now() WHERE ${SEND_STILL_SCHEDULED}`,
+    [tenantId, jobId],
+  );
+  if (!rowCount) throw await sendRefusal(db, tenantId, jobId);
+  return rowCount;
+}
+
+export async function rescheduleSend(db: Queryable, tenantId: string, jobId: string, scheduledAt: string): Promise<number> {
+  if (!UUID.test(jobId)) throw new DomainError('not_found', 'not_found', 'email not found');
+  const at = scheduledTime(scheduledAt)!;
+  const { rows } = await db.query<{ moved: number }>(
+    `WITH moved AS (
+       UPDATE messages m SET next_attempt_at = $3, updated_at = now() WHERE ${SEND_STILL_SCHEDULED} RETURNING 1
+     ), wake AS (
+       SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM moved LIMIT 1) q
+     )
+     SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM wake) AS woken`,
+    [tenantId, jobId, at],
+  );
+  if (!rows[0]?.moved) throw await sendRefusal(db, tenantId, jobId);
+  return rows[0].moved;
+}

@@ -294,3 +294,15 @@ export async function submitTogether(db: Db, prepared: PreparedSend[]): Promise<
   for (const [i, s] of prepared.entries()) out.push(await answer(db, s, taken[i]));
   return out;
 }
+
+/** submitTogether for sends as given: each checked (prepareProxySend) in order, then written at once. */
+export async function submitProxySendsTogether(
+  db: Db,
+  tenantId: string,
+  inputs: SendInput[],
+  options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean; renderer?: TemplateRenderer },
+): Promise<SubmitResult[]> {
+  const prepared: PreparedSend[] = [];
+  for (const given of inputs) prepared.push(await prepareProxySend(db, tenantId, given, options));
+  return submitTogether(db, prepared);
+}
