@@ -31,6 +31,7 @@ import { trackingRoutes } from './routes/tracking.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { brevoCompat } from '../compat/brevo/index.ts';
 
 export interface AppDeps {
   config: Config;
@@ -178,6 +179,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  // Drop-in layers for other providers' SDKs (src/compat, docs/compat/).
+  await app.register(brevoCompat, { ...deps, renderer });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -165,3 +165,64 @@ export async function getMessageEvents(db: Queryable, tenantId: string, id: stri
     return type === 'Send' ? { type, occurred_at: e.occurred_at.toISOString() } : { type, occurred_at: e.occurred_at.toISOString(), metadata };
   });
 }
+
+/** One recipient's copy of a transactional send, with what its send carried (the Brevo layer's email logs). */
+export interface SendCopyView {
+  id: string;
+  send_id: string;
+  recipient: string;
+  from: string;
+  subject: string;
+  html: string;
+  status: string;
+  tags: Record<string, unknown>;
+  template_id: string | null;
+  /** The template's integer id (migration 025). */
+  template_number: number | null;
+  attachment_count: number;
+  created_at: string;
+}
+
+export interface SendCopyFilters {
+  window: Window;
+  recipient?: string;
+  sendId?: string;
+  templateId?: string;
+}
+
+const COPY_SQL = `
+  SELECT m.id, m.proxy_job_id AS send_id, m.recipient, pj.from_address AS from, pj.subject, pj.html, m.status, m.tags,
+         pj.template_id, t.number AS template_number, pj.attachment_count, m.created_at
+    FROM messages m
+    JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
+    LEFT JOIN templates t ON t.id = pj.template_id`;
+
+type CopyRow = Omit<SendCopyView, 'created_at'> & { created_at: Date };
+const copyView = (r: CopyRow): SendCopyView => ({ ...r, tags: r.tags ?? {}, created_at: r.created_at.toISOString() });
+
+/** Copies of the tenant's proxy sends by recipient, send or template, by offset (the providers' paging). */
+export async function listSendCopies(
+  db: Queryable,
+  tenantId: string,
+  f: SendCopyFilters,
+  page: { limit: number; offset: number; newestFirst: boolean },
+): Promise<{ count: number; data: SendCopyView[] }> {
+  const { rows } = await db.query<CopyRow & { total: number }>(
+    `${COPY_SQL.replace('SELECT ', 'SELECT count(*) OVER () AS total, ')}
+      WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at <= $3
+        AND ($4::text IS NULL OR lower(m.recipient) = lower($4))
+        AND ($5::uuid IS NULL OR m.proxy_job_id = $5)
+        AND ($6::uuid IS NULL OR pj.template_id = $6)
+      ORDER BY m.created_at ${page.newestFirst ? 'DESC' : 'ASC'}, m.id LIMIT $7 OFFSET $8`,
+    [tenantId, f.window.from, f.window.to, f.recipient ?? null, f.sendId ?? null, f.templateId ?? null, page.limit, page.offset],
+  );
+  return { count: rows[0]?.total ?? 0, data: rows.map(copyView) };
+}
+
+/** One copy by its message id, within the tenant. */
+export async function getSendCopy(db: Queryable, tenantId: string, id: string): Promise<SendCopyView> {
+  if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
+  const { rows } = await db.query<CopyRow>(`${COPY_SQL} WHERE m.tenant_id = $1 AND m.id = $2::uuid`, [tenantId, id]);
+  if (!rows[0]) throw new DomainError('not_found', 'not_found', 'message not found');
+  return copyView(rows[0]);
+}

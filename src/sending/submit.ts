@@ -1,4 +1,4 @@
-import type { Db } from '../db/pool.ts';
+import type { Queryable } from '../db/pool.ts';
 import { assertVerifiedSender } from '../domains/domains.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -85,7 +85,7 @@ interface Resolved {
   scheduledAt: Date | null;
 }
 
-async function resolve(db: Db, tenantId: string, req: SendInput, renderer?: TemplateRenderer): Promise<Resolved> {
+async function resolve(db: Queryable, tenantId: string, req: SendInput, renderer?: TemplateRenderer): Promise<Resolved> {
   const scheduledAt = scheduledTime(req.scheduled_at);
   const attachments = await prepareAttachments(req.attachments);
   if (req.template_id === undefined) {
@@ -125,7 +125,7 @@ function uniqueRecipients(to: string[]): string[] {
  * `suppressed` and are never handed to a transport.
  */
 export async function submitProxySend(
-  db: Db,
+  db: Queryable,
   tenantId: string,
   given: SendInput,
   options: { idempotencyTtlHours: number; requireVerifiedDomain?: boolean; renderer?: TemplateRenderer },
