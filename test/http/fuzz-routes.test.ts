@@ -261,6 +261,8 @@ async function rowCounts(): Promise<Record<string, number>> {
 
 async function send(req: FuzzRequest) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  // Brevo's drop-in layer (src/compat/brevo) reads the key from its own header.
+  headers['api-key'] = token;
   if (req.contentType) headers['content-type'] = req.contentType;
   const signer = req.body !== undefined ? signers.find((s) => s.matches(req.path)) : undefined;
   if (signer) Object.assign(headers, signer.headers(req.body!));
