@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
 import { smtpTransport } from '../../src/transports/smtp.ts';
 import { startGraphEmulator, startTwilioEmulator, type Emulator } from '../channels/emulators.ts';
+import { startDnsServer, type TestDnsServer } from '../domains/dns-server.ts';
 import { call, startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.ts';
@@ -27,11 +28,14 @@ let database: TestDatabase;
 let sink: SmtpSink;
 let twilio: Emulator;
 let graph: Emulator;
+let dns: TestDnsServer;
 let api: TestApp;
 let dispatcher: Dispatcher;
 let channels: ChannelTransports = {};
 let key: string;
 let otherKey: string;
+/** A key with only the `send` scope. */
+let sendOnlyKey: string;
 let tenantId: string;
 let brevo: BrevoClient;
 
@@ -40,10 +44,10 @@ const client = (apiKey: string, path = '/v3') => new BrevoClient({ apiKey, baseU
 beforeAll(async () => {
   database = await createTestDatabase();
   sink = await startSmtpSink();
-  [twilio, graph] = await Promise.all([startTwilioEmulator(), startGraphEmulator()]);
+  [twilio, graph, dns] = await Promise.all([startTwilioEmulator(), startGraphEmulator(), startDnsServer()]);
   api = await startTestApp(database.db, database.url, {
     DEFAULT_FROM_ADDRESS: 'hello@acme.test', DISPATCH_POLL_MS: '50', SEND_RETRY_BASE_MS: '50',
-    SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'), ADMIN_TOKEN, PROVIDER_ALLOW_PRIVATE: 'true',
+    SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'), ADMIN_TOKEN, DNS_SERVERS: dns.address, PROVIDER_ALLOW_PRIVATE: 'true',
     SMS_PROVIDER_URL: `http://AC1:tok@${new URL(twilio.url).host}`,
     WHATSAPP_GRAPH_BASE_URL: `${graph.url}/v21.0`, WHATSAPP_PHONE_NUMBER_ID: '100200300', WHATSAPP_ACCESS_TOKEN: 'platform-token',
   });
@@ -54,13 +58,14 @@ beforeAll(async () => {
   tenantId = (await createTenant(database.db, 'acme')).id;
   key = (await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients'], { environment: 'live' })).secret;
   otherKey = (await createApiKey(database.db, (await createTenant(database.db, 'other')).id, DEFAULT_SCOPES, { environment: 'live' })).secret;
+  sendOnlyKey = (await createApiKey(database.db, tenantId, ['send'], { environment: 'live' })).secret;
   brevo = client(key);
 }, 60_000);
 afterAll(async () => {
   await dispatcher?.stop();
   await Promise.all(Object.values(channels).map((c) => c.close()));
   await api?.close();
-  await Promise.all([sink?.close(), twilio?.close(), graph?.close()]);
+  await Promise.all([sink?.close(), twilio?.close(), graph?.close(), dns?.close()]);
   await database?.drop();
 });
 
@@ -199,6 +204,14 @@ describe('POST /v3/smtp/email', () => {
     const mine = await brevo.transactionalEmails.getTransacEmailsList({ email: to });
     const uuid = mine.transactionalEmails![0].uuid;
     expect(await failure(client(otherKey).transactionalEmails.getTransacEmailContent({ uuid }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect((await client(otherKey).transactionalEmails.getTransacEmailsList({ messageId: mine.transactionalEmails![0].messageId })).count).toBe(0);
+  });
+
+  it('GET /v3/smtp/emails: a start date needs an end date; searching by email needs the recipient-search scope', async () => {
+    expect(await failure(brevo.transactionalEmails.getTransacEmailsList({ startDate: '2026-01-01' }))).toMatchObject({ status: 400, body: { code: 'missing_parameter', message: 'endDate is missing' } });
+    expect(await failure(brevo.transactionalEmails.getTransacEmailsList({ limit: 5000 }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(client(otherKey).transactionalEmails.getTransacEmailsList({ email: 'a@example.com' }))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    expect(await failure(client(sendOnlyKey).transactionalEmails.getTransacEmailsList({}))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 });
 
@@ -225,6 +238,11 @@ describe('templates (/v3/smtp/templates)', () => {
     // A number is never reused: the next template gets a new one.
     const next = await brevo.transactionalEmails.createSmtpTemplate({ templateName: 'Next', subject: 's', htmlContent: '<p>n</p>', sender: { email: 'hello@acme.test' } });
     expect(next.id).toBeGreaterThan(id);
+    // Each call's error: another account's number, a deleted one, a bad page size, a key without the scope.
+    expect(await failure(client(otherKey).transactionalEmails.updateSmtpTemplate({ templateId: next.id + 100, subject: 'x' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.transactionalEmails.deleteSmtpTemplate({ templateId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.transactionalEmails.getSmtpTemplates({ limit: 5000 }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(client(sendOnlyKey).transactionalEmails.createSmtpTemplate({ templateName: 'X', subject: 's', htmlContent: '<p>x</p>', sender: { email: 'hello@acme.test' } }))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 
   it('refuses a sender other than the default, and fields it has not (toField)', async () => {
@@ -253,6 +271,9 @@ describe('webhooks (/v3/webhooks)', () => {
     expect((await brevo.webhooks.getWebhooks({})).webhooks.map((w) => w.id)).toContain(id);
     await brevo.webhooks.deleteWebhook({ webhookId: id });
     expect(await failure(brevo.webhooks.getWebhook({ webhookId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.webhooks.updateWebhook({ webhookId: id, description: 'x' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.webhooks.deleteWebhook({ webhookId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(client(sendOnlyKey).webhooks.getWebhooks({}))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 
   it('refuses events and options it has not, naming them', async () => {
@@ -277,8 +298,19 @@ describe('senders and domains (/v3/senders, /v3/senders/domains)', () => {
     expect(config).toMatchObject({ domain: 'mail.acme.example', verified: false, authenticated: false });
     const native = await call(api.baseUrl, 'GET', `/v1/domains/${created.id}`, { headers: { authorization: `Bearer ${key}` } });
     expect(native.json.name).toBe('mail.acme.example');
+    // Authenticate looks the records up (a real DNS server): not yet published, then published.
+    expect((await brevo.domains.authenticateDomain({ domainName: 'mail.acme.example' })).message).not.toMatch(/successfully/);
+    for (const r of native.json.dns_records as Array<{ type: 'TXT' | 'MX' | 'CNAME'; name: string; value: string; priority?: number }>) {
+      dns.add(r.name, r.type === 'MX' ? { type: 'MX', value: r.value, priority: r.priority ?? 10 } : { type: r.type, value: r.value });
+    }
+    expect(await brevo.domains.authenticateDomain({ domainName: 'mail.acme.example' })).toEqual({ domain_name: 'mail.acme.example', message: 'Domain has been authenticated successfully.' });
+    expect(await brevo.domains.getDomainConfiguration({ domainName: 'mail.acme.example' })).toMatchObject({ verified: true, authenticated: true, dns_records: { dkim_record: { status: true } } });
+    expect((await brevo.domains.getDomains()).domains.find((d) => d.domain_name === 'mail.acme.example')).toMatchObject({ verified: true, authenticated: true });
     await brevo.domains.deleteDomain({ domainName: 'mail.acme.example' });
     expect(await failure(brevo.domains.getDomainConfiguration({ domainName: 'mail.acme.example' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.domains.deleteDomain({ domainName: 'mail.acme.example' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.domains.authenticateDomain({ domainName: 'mail.acme.example' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(client(sendOnlyKey).domains.getDomains())).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
     const dup = await brevo.domains.createDomain({ name: 'dup.acme.example' });
     expect(dup.domain_name).toBe('dup.acme.example');
     expect(await failure(brevo.domains.createDomain({ name: 'dup.acme.example' }))).toMatchObject({ status: 400, body: { code: 'duplicate_parameter' } });
@@ -288,6 +320,7 @@ describe('senders and domains (/v3/senders, /v3/senders/domains)', () => {
     expect((await brevo.senders.getSenders({})).senders).toEqual([{ id: 1, name: '', email: 'hello@acme.test', active: true, ips: [] }]);
     const refused = await failure(brevo.senders.createSender({ name: 'Acme', email: 'x@acme.test' }));
     expect(refused).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(client(sendOnlyKey).senders.getSenders({}))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 });
 
