@@ -173,7 +173,8 @@ export interface SendCopyView {
   recipient: string;
   from: string;
   subject: string;
-  html: string;
+  /** Only on one copy (getSendCopy), not in lists. */
+  html?: string;
   status: string;
   tags: Record<string, unknown>;
   template_id: string | null;
@@ -190,39 +191,47 @@ export interface SendCopyFilters {
   templateId?: string;
 }
 
-const COPY_SQL = `
-  SELECT m.id, m.proxy_job_id AS send_id, m.recipient, pj.from_address AS from, pj.subject, pj.html, m.status, m.tags,
-         pj.template_id, t.number AS template_number, pj.attachment_count, m.created_at
+const COPY_FROM = `
     FROM messages m
     JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
     LEFT JOIN templates t ON t.id = pj.template_id`;
+const copySelect = (html: boolean) => `
+  SELECT m.id, m.proxy_job_id AS send_id, m.recipient, pj.from_address AS from, pj.subject,${html ? ' pj.html,' : ''} m.status, m.tags,
+         pj.template_id, t.number AS template_number, pj.attachment_count, m.created_at ${COPY_FROM}`;
 
 type CopyRow = Omit<SendCopyView, 'created_at'> & { created_at: Date };
 const copyView = (r: CopyRow): SendCopyView => ({ ...r, tags: r.tags ?? {}, created_at: r.created_at.toISOString() });
 
-/** Copies of the tenant's proxy sends by recipient, send or template, by offset (the providers' paging). */
+/** How far `listSendCopies` counts: an exact total up to here, so a count never scans a large account's whole window. */
+export const SEND_COPY_COUNT_MAX = 10_000;
+
+/**
+ * Copies of the tenant's proxy sends by recipient (exact address), send or template, by offset (the
+ * providers' paging), with the matching total (capped at SEND_COPY_COUNT_MAX).
+ */
 export async function listSendCopies(
   db: Queryable,
   tenantId: string,
   f: SendCopyFilters,
   page: { limit: number; offset: number; newestFirst: boolean },
 ): Promise<{ count: number; data: SendCopyView[] }> {
-  const { rows } = await db.query<CopyRow & { total: number }>(
-    `${COPY_SQL.replace('SELECT ', 'SELECT count(*) OVER () AS total, ')}
-      WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at <= $3
-        AND ($4::text IS NULL OR lower(m.recipient) = lower($4))
+  const where = `WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at <= $3
+        AND ($4::text IS NULL OR m.recipient = $4)
         AND ($5::uuid IS NULL OR m.proxy_job_id = $5)
-        AND ($6::uuid IS NULL OR pj.template_id = $6)
-      ORDER BY m.created_at ${page.newestFirst ? 'DESC' : 'ASC'}, m.id LIMIT $7 OFFSET $8`,
-    [tenantId, f.window.from, f.window.to, f.recipient ?? null, f.sendId ?? null, f.templateId ?? null, page.limit, page.offset],
-  );
-  return { count: rows[0]?.total ?? 0, data: rows.map(copyView) };
+        AND ($6::uuid IS NULL OR pj.template_id = $6)`;
+  const params = [tenantId, f.window.from, f.window.to, f.recipient ?? null, f.sendId ?? null, f.templateId ?? null];
+  const order = page.newestFirst ? 'DESC' : 'ASC';
+  const [{ rows }, counted] = await Promise.all([
+    db.query<CopyRow>(`${copySelect(false)} ${where} ORDER BY m.created_at ${order}, m.id ${order} LIMIT $7 OFFSET $8`, [...params, page.limit, page.offset]),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 ${COPY_FROM} ${where} LIMIT ${SEND_COPY_COUNT_MAX}) c`, params),
+  ]);
+  return { count: counted.rows[0].n, data: rows.map(copyView) };
 }
 
 /** One copy by its message id, within the tenant. */
 export async function getSendCopy(db: Queryable, tenantId: string, id: string): Promise<SendCopyView> {
   if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
-  const { rows } = await db.query<CopyRow>(`${COPY_SQL} WHERE m.tenant_id = $1 AND m.id = $2::uuid`, [tenantId, id]);
+  const { rows } = await db.query<CopyRow>(`${copySelect(true)} WHERE m.tenant_id = $1 AND m.id = $2::uuid`, [tenantId, id]);
   if (!rows[0]) throw new DomainError('not_found', 'not_found', 'message not found');
   return copyView(rows[0]);
 }

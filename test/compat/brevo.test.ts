@@ -1,4 +1,5 @@
 import { BrevoClient, BrevoError } from '@getbrevo/brevo';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/auth/api-keys.ts';
 import { DEFAULT_SCOPES } from '../../src/auth/scopes.ts';
@@ -15,6 +16,7 @@ import { call, startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { until } from '../helpers/wait.ts';
+import { startDeliverer, startReceiver } from '../webhooks/helpers.ts';
 
 /**
  * The real Brevo SDK (@getbrevo/brevo) against the running engine: base URL `<engine>/v3` (and
@@ -22,6 +24,7 @@ import { until } from '../helpers/wait.ts';
  * SMS and WhatsApp go to emulators of Twilio's and Meta's APIs through the real dispatcher.
  */
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef0123456789';
+const SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 const SENDER_ID = 'ACME';
 
 let database: TestDatabase;
@@ -31,6 +34,7 @@ let graph: Emulator;
 let dns: TestDnsServer;
 let api: TestApp;
 let dispatcher: Dispatcher;
+let transport: ReturnType<typeof smtpTransport>;
 let channels: ChannelTransports = {};
 let key: string;
 let otherKey: string;
@@ -47,13 +51,14 @@ beforeAll(async () => {
   [twilio, graph, dns] = await Promise.all([startTwilioEmulator(), startGraphEmulator(), startDnsServer()]);
   api = await startTestApp(database.db, database.url, {
     DEFAULT_FROM_ADDRESS: 'hello@acme.test', DISPATCH_POLL_MS: '50', SEND_RETRY_BASE_MS: '50',
-    SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'), ADMIN_TOKEN, DNS_SERVERS: dns.address, PROVIDER_ALLOW_PRIVATE: 'true',
+    SECRETS_KEY, WEBHOOK_ALLOW_PRIVATE: 'true', ADMIN_TOKEN, DNS_SERVERS: dns.address, PROVIDER_ALLOW_PRIVATE: 'true',
     SMS_PROVIDER_URL: `http://AC1:tok@${new URL(twilio.url).host}`,
     WHATSAPP_GRAPH_BASE_URL: `${graph.url}/v21.0`, WHATSAPP_PHONE_NUMBER_ID: '100200300', WHATSAPP_ACCESS_TOKEN: 'platform-token',
   });
   const logger = createLogger('silent');
   channels = createChannelTransports(api.config, database.db, logger);
-  dispatcher = new Dispatcher(database.db, database.url, smtpTransport({ url: sink.url, maxConnections: 2 }), api.config.dispatch, logger, new JobRenderer(database.db, api.config.tracking), undefined, channels);
+  transport = smtpTransport({ url: sink.url, maxConnections: 2 });
+  dispatcher = new Dispatcher(database.db, database.url, transport, api.config.dispatch, logger, new JobRenderer(database.db, api.config.tracking), undefined, channels);
   await dispatcher.start();
   tenantId = (await createTenant(database.db, 'acme')).id;
   key = (await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients'], { environment: 'live' })).secret;
@@ -63,6 +68,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await dispatcher?.stop();
+  await transport?.close();
   await Promise.all(Object.values(channels).map((c) => c.close()));
   await api?.close();
   await Promise.all([sink?.close(), twilio?.close(), graph?.close(), dns?.close()]);
@@ -274,6 +280,27 @@ describe('webhooks (/v3/webhooks)', () => {
     expect(await failure(brevo.webhooks.updateWebhook({ webhookId: id, description: 'x' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
     expect(await failure(brevo.webhooks.deleteWebhook({ webhookId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
     expect(await failure(client(sendOnlyKey).webhooks.getWebhooks({}))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+  });
+
+  it('a webhook created with Brevo event names receives those events, signed with the secret it answered', async () => {
+    const receiver = await startReceiver();
+    const deliverer = await startDeliverer(database.db, database.url, { SECRETS_KEY });
+    try {
+      const created = await brevo.webhooks.createWebhook({ url: receiver.url, events: ['sent', 'delivered'] });
+      const secret = (created as unknown as { secret: string }).secret;
+      const to = unique('hooked');
+      const sent = await brevo.transactionalEmails.sendTransacEmail({ sender: { email: 'news@acme.test' }, to: [{ email: to }], subject: 'Hooked', textContent: 'x' });
+      const uuid = (await brevo.transactionalEmails.getTransacEmailsList({ messageId: sent.messageId })).transactionalEmails![0].uuid;
+      const mine = (r: { json: { data: unknown } }) => JSON.stringify(r.json.data).includes(uuid);
+      const event = (await receiver.waitFor((all) => all.some(mine), `message.sent of ${uuid}`)).find(mine)!;
+      expect(event.json.type).toBe('message.sent');
+      const h = (k: string) => String(event.headers[k]);
+      expect(() => new Webhook(secret).verify(event.body, { 'webhook-id': h('webhook-id'), 'webhook-timestamp': h('webhook-timestamp'), 'webhook-signature': h('webhook-signature') })).not.toThrow();
+      await brevo.webhooks.deleteWebhook({ webhookId: created.id });
+    } finally {
+      await deliverer.stop();
+      await receiver.close();
+    }
   });
 
   it('refuses events and options it has not, naming them', async () => {

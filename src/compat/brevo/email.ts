@@ -152,7 +152,7 @@ export async function emailRoutes(app: FastifyInstance, deps: BrevoDeps) {
       const events = await getMessageEvents(db, tenantId, copy.id, unmask);
       return {
         email: unmask ? copy.recipient : maskEmail(copy.recipient), subject: copy.subject, templateId: copy.template_number ?? undefined, date: copy.created_at,
-        body: copy.html, attachmentCount: copy.attachment_count,
+        body: copy.html ?? '', attachmentCount: copy.attachment_count,
         events: events.map((e) => ({ name: BREVO_EVENT[e.type] ?? e.type, time: e.occurred_at })),
       };
     },

@@ -50,7 +50,9 @@ function translate(err: Error): BrevoError {
     const at = `${fastifyError.validationContext ?? 'body'}${(v?.instancePath ?? '').replace(/\//g, '.')}`;
     if (v?.keyword === 'required') return missing(`${at}.${(v.params as { missingProperty: string }).missingProperty}`.replace(/^body\./, ''));
     if (v?.keyword === 'additionalProperties') {
-      return notSupported(`${at}.${(v.params as { additionalProperty: string }).additionalProperty}`.replace(/^body\./, ''), 'this engine has no such field (docs/compat/brevo.md)');
+      const field = (v.params as { additionalProperty: string }).additionalProperty;
+      const why = field === 'name' ? 'display names are not sent here: give only email' : 'this engine has no such field (docs/compat/brevo.md)';
+      return notSupported(`${at}.${field}`.replace(/^body\./, ''), why);
     }
     return invalidParameter(`${at.replace(/^body\.?/, '') || at} ${v?.message ?? 'is invalid'}`);
   }
