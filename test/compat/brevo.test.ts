@@ -251,6 +251,17 @@ describe('templates (/v3/smtp/templates)', () => {
     expect(await failure(client(sendOnlyKey).transactionalEmails.createSmtpTemplate({ templateName: 'X', subject: 's', htmlContent: '<p>x</p>', sender: { email: 'hello@acme.test' } }))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
   });
 
+  it('templates created at once (Brevo and native API) draw distinct, consecutive numbers', async () => {
+    const t = await createTenant(database.db, 'concurrent');
+    const k = (await createApiKey(database.db, t.id, DEFAULT_SCOPES, { environment: 'live' })).secret;
+    const viaBrevo = Array.from({ length: 6 }, (_, i) => client(k).transactionalEmails.createSmtpTemplate({ templateName: `B${i}`, subject: 's', htmlContent: '<p>b</p>', sender: { email: 'hello@acme.test' } }).then((r) => r.id));
+    const viaNative = Array.from({ length: 6 }, (_, i) => call(api.baseUrl, 'POST', '/v1/templates', { headers: { authorization: `Bearer ${k}` }, body: { name: `N${i}`, subject: 's', html: '<p>n</p>' } }));
+    const [numbers] = await Promise.all([Promise.all(viaBrevo), Promise.all(viaNative)]);
+    const all = (await client(k).transactionalEmails.getSmtpTemplates({ limit: 100, sort: 'asc' })).templates!.map((x) => x.id);
+    expect([...all].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(all).toEqual(expect.arrayContaining(numbers));
+  });
+
   it('refuses a sender other than the default, and fields it has not (toField)', async () => {
     const other = await failure(brevo.transactionalEmails.createSmtpTemplate({ templateName: 'X', subject: 's', htmlContent: '<p>x</p>', sender: { email: 'someone@else.test' } }));
     expect(other).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
