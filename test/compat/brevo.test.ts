@@ -176,6 +176,21 @@ describe('POST /v3/smtp/email', () => {
     expect(mail.receivedAt).toBeGreaterThanOrEqual(at.getTime());
   });
 
+  it('DELETE /v3/smtp/email/{messageId} cancels a scheduled email: no copy goes out; a sent one cannot be', async () => {
+    const [to, cc] = [unique('cancel'), unique('cancel-cc')];
+    const scheduled = await brevo.transactionalEmails.sendTransacEmail({
+      sender: { email: 'news@acme.test' }, to: [{ email: to }], cc: [{ email: cc }], subject: 'Never', textContent: 'x', scheduledAt: new Date(Date.now() + 60_000).toISOString(),
+    });
+    await brevo.transactionalEmails.deleteScheduledEmailById({ identifier: scheduled.messageId! });
+    const statuses = (await database.db.query('SELECT status FROM messages WHERE proxy_job_id = $1', [/[0-9a-f-]{36}/.exec(scheduled.messageId!)![0]])).rows.map((r) => r.status);
+    expect(statuses).toEqual(['cancelled', 'cancelled']);
+    const again = await failure(brevo.transactionalEmails.deleteScheduledEmailById({ identifier: scheduled.messageId! }));
+    expect(again).toMatchObject({ status: 400, body: { code: 'invalid_parameter', error: 'already_cancelled' } });
+    const now = await brevo.transactionalEmails.sendTransacEmail({ sender: { email: 'news@acme.test' }, to: [{ email: unique('now') }], subject: 'Now', textContent: 'x' });
+    expect(await failure(brevo.transactionalEmails.deleteScheduledEmailById({ identifier: now.messageId! }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(client(otherKey).transactionalEmails.deleteScheduledEmailById({ identifier: scheduled.messageId! }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+  });
+
   it('refuses what it cannot do, naming the field (Brevo 400), and writes nothing', async () => {
     const before = await rowCount();
     const base = { sender: { email: 'news@acme.test' }, to: [{ email: unique('r') }], subject: 'x', htmlContent: '<p>x</p>' };

@@ -5,6 +5,7 @@ import { newId } from '../../ids.ts';
 import { maskEmail } from '../../log.ts';
 import { resolveWindow } from '../../observability/cursor.ts';
 import { getMessageEvents, getSendCopy, listSendCopies } from '../../observability/messages.ts';
+import { cancelScheduledSend } from '../../sending/scheduled.ts';
 import { submitProxySend, type SendInput } from '../../sending/submit.ts';
 import { templateIdByNumber } from '../../templates/templates.ts';
 import { DomainError } from '../../errors.ts';
@@ -106,6 +107,26 @@ export async function emailRoutes(app: FastifyInstance, deps: BrevoDeps) {
       });
       request.log.info({ job_ids: ids }, 'brevo message versions accepted');
       return reply.code(201).send({ messageIds: ids.map((id) => brevoMessageId(id, from)) });
+    },
+  );
+
+  app.delete<{ Params: { identifier: string } }>(
+    '/smtp/email/:identifier',
+    {
+      config: { scope: 'send', credentialHeader: 'api-key' },
+      schema: {
+        summary: 'Brevo: cancel a scheduled email (every copy still waiting) by its messageId', tags: ['brevo'],
+        params: { type: 'object', required: ['identifier'], properties: { identifier: { type: 'string', minLength: 1, maxLength: 300 } } },
+        response: { 204: { type: 'null' }, ...brevoFailures },
+      },
+    },
+    async (request, reply) => {
+      // Brevo's batchId has no counterpart here (batchId is refused on send): a bare uuid is a messageId too.
+      const sendId = SEND_ID.exec(request.params.identifier)?.[1];
+      if (!sendId) throw new DomainError('not_found', 'not_found', 'scheduled email not found');
+      const cancelled = await cancelScheduledSend(db, request.principal.tenantId, sendId);
+      request.log.info({ job_id: sendId, cancelled }, 'brevo scheduled email cancelled');
+      return reply.code(204).send();
     },
   );
 
