@@ -10,14 +10,27 @@ import { createDomain, domainId, listDomains, verifyDomain, type DomainContext, 
 import { DomainError } from './errors.ts';
 import { resumeNewsletters } from './events/guardrail.ts';
 import { UUID } from './events/types.ts';
-import { createLogger } from './log.ts';
+import { createLogger, wantsPrettyLogs } from './log.ts';
+import { oneLineError, startBanner } from './ui/terminal.ts';
 import { startEngine, withEmbeddedDefaults, type Engine } from './runtime.ts';
 import { createWebhookClient, retireOldSecret, rotateWebhookSecret } from './lists/webhook-clients.ts';
 import { createTenant, tenantExists } from './tenants/tenants.ts';
 import { listCaptured } from './transports/capture.ts';
 import { captureDir } from './transports/index.ts';
 
-const program = new Command('send-engine').description('Self-hostable multi-tenant email sending engine').showHelpAfterError();
+const program = new Command('send-engine')
+  .description('Self-hostable multi-tenant email sending engine')
+  // A mistake is one line with what to do, not the whole help (subcommands inherit this).
+  .configureOutput({ outputError: (text, write) => write(`${text.trim().split('\n')[0]} (add --help for usage)\n`) });
+
+/** The scopes option: an unknown scope is a usage error naming the known ones. */
+const scopesOption = (value: string) => {
+  try {
+    return parseScopes(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
 
 async function config(): Promise<Config> {
   return withEmbeddedDefaults(loadConfig());
@@ -29,7 +42,7 @@ async function config(): Promise<Config> {
  */
 async function run(roles: { api: boolean; worker: boolean }) {
   const cfg = loadConfig();
-  const logger = createLogger(cfg.logLevel);
+  const logger = createLogger(cfg.logLevel, { pretty: wantsPrettyLogs() });
   let engine: Engine | undefined;
   let signals = 0;
   let stopping = false;
@@ -69,6 +82,10 @@ async function run(roles: { api: boolean; worker: boolean }) {
   // SIGHUP too: closing the terminal should not leave the embedded server behind, untended.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   engine = await startEngine(cfg, roles, logger);
+  if (process.stdout.isTTY) {
+    const config = await withEmbeddedDefaults(cfg);
+    console.log(startBanner(config, { ...roles, embeddedPort: engine.database.embedded?.port }));
+  }
   shutdown();
 }
 
@@ -135,7 +152,7 @@ program
   .command('issue')
   .description('print a bearer token for a tenant')
   .requiredOption('--tenant <id>', 'tenant id')
-  .option('--scopes <list>', 'comma-separated scopes', (v) => parseScopes(v), DEFAULT_SCOPES)
+  .option('--scopes <list>', 'comma-separated scopes', scopesOption, DEFAULT_SCOPES)
   .option('--ttl <ttl>', 'token lifetime', ttl, '1h')
   .action(async (opts: { tenant: string; scopes: typeof DEFAULT_SCOPES; ttl: string }) => {
     const cfg = await config();
@@ -191,7 +208,7 @@ key
   .command('create')
   .description('create an API key for a tenant and print its secret once')
   .requiredOption('--tenant <id>', 'tenant id')
-  .requiredOption('--scopes <list>', 'comma-separated scopes', (v) => parseScopes(v))
+  .requiredOption('--scopes <list>', 'comma-separated scopes', scopesOption)
   .option('--name <name>', 'a label for the key', 'api key')
   .option('--test', 'a test key (lower rate limit)')
   .option('--json', 'print one JSON line')
@@ -355,8 +372,65 @@ program
     if (!messages.length && !opts.json) console.log('no captured messages');
   });
 
+// Operator checks (docs/operations.md "Troubleshooting"): what is wrong and how to fix it.
+program
+  .command('doctor')
+  .description('check the database, the clock, the transport (connect, EHLO) and the DNS of every sending domain')
+  .option('--json', 'one JSON object per check')
+  .action(async (opts: { json?: boolean }) => {
+    const { checkDatabase, checkDomains, checkTransport } = await import('./ui/doctor.ts');
+    const { green, red, yellow, dim } = await import('./ui/terminal.ts');
+    const cfg = await config();
+    const checks = [];
+    const print = (c: { name: string; ok: boolean; detail: string; fix?: string; warn?: boolean }) =>
+      console.log(opts.json ? JSON.stringify(c) : `${c.ok ? (c.warn ? yellow('!') : green('✓')) : red('✗')} ${c.name.padEnd(10)} ${c.detail}${!c.ok || c.warn ? (c.fix ? `\n  ${dim('fix:')} ${c.fix}` : '') : ''}`);
+    const transport = checkTransport(cfg);
+    let database: Awaited<ReturnType<typeof openDatabase>> | undefined;
+    try {
+      database = await openDatabase(cfg, { poolSize: 2 });
+    } catch (err) {
+      checks.push({ name: 'database', ok: false, detail: oneLineError(err as Error).replace(/^error: /, ''), fix: cfg.databaseUrl ? 'check DATABASE_URL (host, port, user, password, database) and that the server runs' : `the embedded server under ${cfg.dataDir} did not start: see the message above` });
+    }
+    try {
+      if (database) for (const c of await checkDatabase(database.db)) checks.push(c);
+      checks.push(await transport);
+      if (database) for (const c of await checkDomains(database.db, cfg)) checks.push(c);
+    } finally {
+      await database?.close();
+    }
+    for (const c of checks) print(c);
+    const failed = checks.filter((c) => !c.ok);
+    if (!opts.json) console.log(failed.length ? red(`${failed.length} problem(s) found`) : green('all checks passed'));
+    if (failed.length) process.exitCode = 1;
+  });
+
+// Live counters of one send job until it ends.
+program
+  .command('job')
+  .description('send jobs from the terminal')
+  .command('watch')
+  .description('follow a send job: live counters and a progress bar until it completes, fails or is cancelled')
+  .argument('<id>', 'send job id', endpointId)
+  .option('--interval <ms>', 'how often to look', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError('use a whole number of milliseconds, at least 100');
+    return n;
+  }, 1000)
+  .action(async (id: string, opts: { interval: number }) => {
+    const { getSendJob, sendJobTenant } = await import('./jobs/jobs.ts');
+    const { watchJob } = await import('./ui/job-watch.ts');
+    const job = await withDatabase(await config(), async (db) => {
+      const tenantId = await sendJobTenant(db, id);
+      if (!tenantId) throw new ConfigError(`send job ${id} not found (ids are printed by POST /api/send-jobs and shown in the dashboard)`);
+      return watchJob(() => getSendJob(db, tenantId, id), opts.interval);
+    });
+    if (job.status !== 'completed') process.exitCode = 1;
+  });
+
 program.parseAsync().catch((err: Error) => {
-  const forOperator = err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof EmbeddedServerError;
-  console.error(forOperator ? `error: ${err.message}` : err);
+  // One line, never a stack (SEND_ENGINE_DEBUG=1 shows it); known causes say what to do.
+  const forOperator = err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof EmbeddedServerError || err instanceof DomainError || err instanceof ApiKeyError;
+  console.error(forOperator ? `error: ${err.message}` : oneLineError(err));
+  if (process.env.SEND_ENGINE_DEBUG === '1') console.error(err);
   process.exit(1);
 });

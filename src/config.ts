@@ -60,7 +60,7 @@ export interface Config {
   /** Signed open/click/unsubscribe links (src/tracking). */
   tracking: TrackingSettings;
   /** Per-tenant API request limits (src/http/plugins/rate-limit.ts), requests per sliding minute. */
-  rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number };
+  rateLimit: { livePerMinute: number; testPerMinute: number; authFailuresPerMinute: number; sendLivePerMinute: number; sendTestPerMinute: number };
   /**
    * Fastify's trustProxy (TRUST_PROXY): false, true (any peer), or the proxies' addresses and
    * CIDRs. Decides whether X-Forwarded-For chooses request.ip, which the auth-failure limit counts by.
@@ -83,6 +83,21 @@ export interface Config {
   domains: DomainSettings;
   /** SMS and WhatsApp (src/channels/config.ts). */
   channels: ChannelSettings;
+  /**
+   * ADMIN_TOKEN, the operator credential: the dashboard's operator sign-in (every tenant), the
+   * admin API (/v1/admin/*: 403 admin_disabled when unset) and operator-only routes (src/http/operator.ts).
+   */
+  adminToken?: string;
+  /** The dashboard (src/ui): session signing and lifetime. */
+  ui: UiSettings;
+  /** Prometheus /metrics (src/metrics): a bearer token on the API port, and/or a port of its own. */
+  metrics: { token?: string; port?: number; host: string };
+}
+
+export interface UiSettings {
+  /** SESSION_SECRET signs session cookies; unset: derived from the secrets key (see ui/session.ts). */
+  sessionSecret?: string;
+  sessionHours: number;
 }
 
 export interface DomainSettings {
@@ -301,6 +316,9 @@ export function loadConfig(env: Env = process.env): Config {
       livePerMinute: int(env, 'RATE_LIMIT_LIVE_PER_MINUTE', 600, 1),
       testPerMinute: int(env, 'RATE_LIMIT_TEST_PER_MINUTE', 60, 1),
       authFailuresPerMinute: int(env, 'RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 20, 1),
+      // POST /v1/send-jobs: its own budget, so sending is never capped by the read budget above.
+      sendLivePerMinute: int(env, 'SEND_RATE_LIMIT_LIVE_PER_MINUTE', 300_000, 1),
+      sendTestPerMinute: int(env, 'SEND_RATE_LIMIT_TEST_PER_MINUTE', 600, 1),
     },
     trustProxy: trustProxy(env),
     webhooks: {
@@ -316,7 +334,17 @@ export function loadConfig(env: Env = process.env): Config {
     secretsKey: secretsKey(env),
     domains: domainSettings(env, transport, sesRegion, new URL(tracking.baseUrl).hostname),
     channels: channelsOrConfigError(env),
+    adminToken: str(env, 'ADMIN_TOKEN'),
+    ui: { sessionSecret: str(env, 'SESSION_SECRET'), sessionHours: int(env, 'SESSION_HOURS', 12, 1) },
+    metrics: {
+      token: str(env, 'METRICS_TOKEN'),
+      port: str(env, 'METRICS_PORT') === undefined ? undefined : int(env, 'METRICS_PORT', 0, 1),
+      host: str(env, 'METRICS_HOST') ?? '127.0.0.1',
+    },
   };
+  for (const [name, value] of [['ADMIN_TOKEN', config.adminToken], ['SESSION_SECRET', config.ui.sessionSecret], ['METRICS_TOKEN', config.metrics.token]] as const) {
+    if (value !== undefined && value.length < 32) throw new ConfigError(`${name} must be at least 32 characters (openssl rand -base64 32)`);
+  }
   if (config.databaseUrl && !config.jwt.secret && !config.jwt.jwksUrl) {
     throw new ConfigError('With DATABASE_URL set, configure JWT_SECRET or JWT_JWKS_URL (only embedded mode generates a secret)');
   }

@@ -1,8 +1,15 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level = 'info'): Logger {
+/**
+ * JSON lines for machines; readable coloured lines (pino-pretty, synchronous: nothing lost on exit)
+ * when `pretty`, which the CLI sets when stdout is a terminal and LOG_FORMAT does not say json.
+ * Redaction applies to both.
+ */
+export function createLogger(level = 'info', options: { pretty?: boolean } = {}): Logger {
+  const stream = options.pretty ? pretty({ colorize: !process.env.NO_COLOR, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }) : undefined;
   return pino({
     level,
     base: { service: 'send-engine' },
@@ -11,7 +18,12 @@ export function createLogger(level = 'info'): Logger {
       paths: ['req.headers.authorization', 'req.headers["x-signature"]', 'req.headers["x-amz-sns-signature"]', '*.password', '*.secret', '*.token'],
       censor: '[redacted]',
     },
-  });
+  }, stream as pino.DestinationStream | undefined);
+}
+
+/** LOG_FORMAT: `json`, `pretty`, or `auto` (pretty on a terminal). */
+export function wantsPrettyLogs(format = process.env.LOG_FORMAT ?? 'auto'): boolean {
+  return format === 'pretty' || (format !== 'json' && process.stdout.isTTY === true);
 }
 
 /** "alice@example.com" -> "a***@example.com": enough to debug a domain, never the full address. */

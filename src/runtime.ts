@@ -15,6 +15,9 @@ import { deriveTrackingSecret } from './tracking/links.ts';
 import { createTransport } from './transports/index.ts';
 import { startWebhookDelivery } from './webhooks/worker.ts';
 import type { Transport } from './transports/transport.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { startMetricsServer } from './metrics/server.ts';
+import type { Server } from 'node:http';
 
 /** Embedded mode needs no configuration: a JWT secret is generated once and kept in the data folder. */
 export async function withEmbeddedDefaults(config: Config): Promise<Config> {
@@ -53,6 +56,8 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
   let orchestration: Orchestration | undefined;
   let webhooks: { stop(): Promise<void> } | undefined;
   let renderer: JobRenderer | undefined;
+  let metricsServer: Server | undefined;
+  const metrics = new Metrics(database.db);
 
   /**
    * The order matters: requests and claims stop first while in-flight sends finish and are recorded
@@ -69,7 +74,11 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
         logger.error({ step: name, err: (err as Error).message }, 'shutdown step failed');
       }
     };
-    await Promise.all([step('http', async () => app?.close()), step('dispatcher', async () => dispatcher?.stop())]);
+    await Promise.all([
+      step('http', async () => app?.close()),
+      step('dispatcher', async () => dispatcher?.stop()),
+      step('metrics', () => new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()))),
+    ]);
     await step('undeliverable applier', async () => undeliverableApplier?.stop());
     await step('webhook delivery', async () => webhooks?.stop());
     await step('orchestration', async () => orchestration?.stop());
@@ -86,7 +95,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
       domains: { settings: config.domains, secretsKey: config.secretsKey },
     });
     if (roles.worker) {
-      transport = createTransport(config);
+      transport = metrics.instrumentTransport(createTransport(config));
       const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
       renderer = new JobRenderer(database.db, config.tracking);
       channels = createChannelTransports(config, database.db, logger);
@@ -97,9 +106,10 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     }
     if (roles.api) {
       // One pool of render threads per process: `start` shares the dispatcher's with the API.
-      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler, renderer });
+      app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler, renderer, metrics });
       await app.listen({ port: config.port, host: config.host });
     }
+    if (config.metrics.port) metricsServer = await startMetricsServer(metrics, { port: config.metrics.port, host: config.metrics.host, token: config.metrics.token });
   } catch (err) {
     // A half-started engine still stops what it started (the embedded server included).
     await stop().catch((stopErr) => logger.error({ err: (stopErr as Error).message }, 'stopping after a failed start failed'));

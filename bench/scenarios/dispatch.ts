@@ -1,17 +1,29 @@
+import nodemailer from 'nodemailer';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { submitProxySend } from '../../src/sending/submit.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
-import { smtpTransport } from '../../src/transports/smtp.ts';
+import { noDelaySocket, smtpTransport } from '../../src/transports/smtp.ts';
 import type { Transport } from '../../src/transports/transport.ts';
 import { benchDatabase, fmt, sleep, startSink, BENCH_JWT_SECRET } from '../lib.ts';
 
 const MESSAGES = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 20_000);
 
+/** nodemailer's pooled SMTP client behind our Transport interface: what smtpTransport replaced. */
+function nodemailerTransport(port: number, maxConnections: number): Transport {
+  const transporter = nodemailer.createTransport({ host: '127.0.0.1', port, pool: true, maxConnections, maxMessages: Infinity, getSocket: noDelaySocket } as nodemailer.TransportOptions);
+  return {
+    name: 'nodemailer',
+    send: async (m) => (await transporter.sendMail({ envelope: { from: m.envelopeFrom ?? m.from, to: [m.to] }, raw: m.raw }), { providerMessageId: m.messageId }),
+    close: async () => transporter.close(),
+  };
+}
+
 /**
  * The dispatcher alone (claim, compose, send, record) on pre-queued messages: once with a transport
- * that does nothing (the engine's own ceiling) and once into the SMTP sink. Shows what limits a send.
+ * that does nothing (the engine's own ceiling), once into the SMTP sink with our client and once
+ * with nodemailer's pooled client (the choice of SMTP client, measured). Shows what limits a send.
  */
 export default async function dispatch() {
   const sink = await startSink();
@@ -19,6 +31,7 @@ export default async function dispatch() {
   for (const [name, make] of [
     ['no-op transport', () => nullTransport],
     [`SMTP into ${sink.kind}`, () => smtpTransport({ url: `smtp://127.0.0.1:${sink.port}`, maxConnections: 10 })],
+    [`nodemailer pool into sink`, () => nodemailerTransport(sink.port, 10)],
   ] as const) {
     const database = await benchDatabase();
     const tenant = await createTenant(database.db, 'bench');

@@ -53,6 +53,10 @@ export default async function transactional() {
   const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['send'], ttl: '1h' });
   console.log(`sink: ${sink.kind}; ${fmt(REQUESTS)} submissions, ${CONNECTIONS} HTTP connections, SMTP concurrency ${SMTP_CONCURRENCY}`);
 
+  // The API alone (`serve`, no dispatcher in the process: how API processes are scaled out), on a
+  // database of its own so its messages do not count below.
+  await apiOnly();
+
   const bareDefault = await bareNodemailer(sink.port, Math.min(REQUESTS, 2000), false);
   const baseline = await bareNodemailer(sink.port, Math.min(REQUESTS, 5000), true);
 
@@ -73,28 +77,39 @@ export default async function transactional() {
     for (let i = 0; i < 200; i++) {
       const t = performance.now();
       const res = await fetch(url, { method: 'POST', headers, body: body(REQUESTS + i) });
-      await res.arrayBuffer();
+      const text = await res.text();
+      if (!res.ok) throw new Error(`POST /v1/send-jobs answered ${res.status}: ${text}`);
       lone.push(performance.now() - t);
     }
     lone.sort((a, b) => a - b);
     await waitForSent(database, 200, 60_000);
 
+    // Same run, same concurrency: durable one-row commits per second on this database (what one
+    // commit per request would allow; the shared server's WAL flush sets it).
+    const commitRate = await commitBaseline(database.db, CONNECTIONS, 2000);
+    // Same run, same connections: what the HTTP stack alone answers (no database write).
+    const health = await load({ url: `http://127.0.0.1:${port}/v1/_health`, connections: CONNECTIONS, amount: REQUESTS, requests: [{ method: 'GET' }] }, 'GET /v1/_health');
+
     let i = 0;
     const started = performance.now();
-    const result = await autocannon({
+    const result = await load({
       url,
       connections: CONNECTIONS,
       amount: REQUESTS,
       requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body(i++) }) }],
-    });
+    }, 'POST /v1/send-jobs');
     const accepted = performance.now();
     const sentAt = await waitForSent(database, REQUESTS + 200, 300_000);
     const deliverySeconds = (sentAt - started) / 1000;
     const engineRate = REQUESTS / deliverySeconds;
 
     console.log(`idle single request:   p50 ${fmt(lone[100], 1)} ms, p99 ${fmt(lone[197], 1)} ms`);
+    const acceptRate = REQUESTS / ((accepted - started) / 1000);
+    console.log(`baseline commits:      ${fmt(commitRate)} one-row INSERT+COMMIT/s at ${CONNECTIONS} concurrent (same database, same run)`);
+    console.log(`baseline /v1/_health:  ${fmt(health.requests.average)} req/s, p50 ${fmt(health.latency.p50, 1)} ms, p99 ${fmt(health.latency.p99, 1)} ms (same run, same connections)`);
     console.log(`HTTP under load:       ${fmt(result.requests.average)} req/s, p50 ${fmt(result.latency.p50, 1)} ms, p99 ${fmt(result.latency.p99, 1)} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
-    console.log(`accept phase:          ${fmt((accepted - started) / 1000, 2)} s for ${fmt(REQUESTS)} submissions`);
+    console.log(`accept phase:          ${fmt((accepted - started) / 1000, 2)} s for ${fmt(REQUESTS)} submissions: ${fmt(acceptRate)} accepted sends/s (${fmt(acceptRate / health.requests.average, 2)} of /v1/_health's rate, ${fmt(acceptRate / commitRate, 2)} of the commit rate)`);
+    console.log(`goal (start):          >= 3,000 accepted sends/s with p99 < 25 ms: ${acceptRate >= 3000 && result.latency.p99 < 25 ? 'reached' : 'NOT reached'}`);
     console.log(`delivered end to end:  ${fmt(engineRate)} msgs/s (${fmt(REQUESTS)} messages in ${fmt(deliverySeconds, 2)} s, submit to last 'sent')`);
     console.log(`bare nodemailer:       ${fmt(baseline)} msgs/s into the same sink with TCP_NODELAY (engine/bare ratio ${fmt(engineRate / baseline, 2)}); ${fmt(bareDefault)} msgs/s with nodemailer's default sockets`);
     console.log(`engine peak RSS:       ${peakRssMb(engine.pid!)} MB`);
@@ -105,6 +120,69 @@ export default async function transactional() {
   }
 }
 
+async function apiOnly() {
+  const database = await benchDatabase();
+  const port = await freePort();
+  const tenant = await createTenant(database.db, 'bench-api');
+  const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['send'], ttl: '1h' });
+  const engine = await startEngineProcess('serve', { DATABASE_URL: database.url, PORT: String(port), REQUIRE_VERIFIED_DOMAIN: 'false' });
+  try {
+    const url = `http://127.0.0.1:${port}/v1/send-jobs`;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    let i = 0;
+    // Warm-up (connections, prepared statements), then the measured run; the baselines in between.
+    await load({ url, connections: CONNECTIONS, amount: 500, requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body(i++) }) }] }, 'POST /v1/send-jobs (serve, warm-up)');
+    const commits = await commitBaseline(database.db, CONNECTIONS, 2000);
+    const health = await load({ url: `http://127.0.0.1:${port}/v1/_health`, connections: CONNECTIONS, amount: REQUESTS, requests: [{ method: 'GET' }] }, 'GET /v1/_health');
+    const started = performance.now();
+    const result = await load({ url, connections: CONNECTIONS, amount: REQUESTS, requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body(i++) }) }] }, 'POST /v1/send-jobs (serve)');
+    const rate = REQUESTS / ((performance.now() - started) / 1000);
+    console.log(`API only (serve):      ${fmt(rate)} accepted sends/s, p50 ${fmt(result.latency.p50, 1)} ms, p99 ${fmt(result.latency.p99, 1)} ms; same run: /v1/_health ${fmt(health.requests.average)} req/s (ratio ${fmt(rate / health.requests.average, 2)}), ${fmt(commits)} one-row commits/s (ratio ${fmt(rate / commits, 2)})`);
+    console.log(`goal (serve):          >= 3,000 accepted sends/s with p99 < 25 ms: ${rate >= 3000 && result.latency.p99 < 25 ? 'reached' : 'NOT reached'}`);
+  } finally {
+    await stopProcess(engine);
+    await database.drop();
+  }
+}
+
+async function commitBaseline(db: import('../../src/db/pool.ts').Db, concurrency: number, n: number): Promise<number> {
+  await db.query('CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next++ < n) await db.query('INSERT INTO bench_commits DEFAULT VALUES');
+  }));
+  return n / ((performance.now() - started) / 1000);
+}
+
+/**
+ * autocannon, failing loudly: the first non-2xx answer (a 429, a 422...) or connection error stops
+ * the run and throws with the status and body, instead of a bench waiting for messages never queued.
+ */
+async function load(options: autocannon.Options, what: string): Promise<autocannon.Result> {
+  let failure: string | undefined;
+  const requests = options.requests?.map((r) => ({
+    ...r,
+    onResponse: (status: number, body: string) => {
+      if ((status < 200 || status > 299) && !failure) {
+        failure = `${what} answered ${status}: ${body.slice(0, 500)}`;
+        instance.stop();
+      }
+    },
+  }));
+  let instance!: autocannon.Instance;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon({ ...options, requests }, (err, r) => (err ? reject(err) : resolve(r)));
+    instance.on('reqError', (err: Error) => {
+      failure ??= `${what}: ${err.message}`;
+      instance.stop();
+    });
+  });
+  if (failure) throw new Error(`bench stopped: ${failure}`);
+  if (result.non2xx || result.errors) throw new Error(`bench stopped: ${what} had ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+  return result;
+}
+
 async function waitForSent(database: { db: import('../../src/db/pool.ts').Db }, n: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -113,7 +191,10 @@ async function waitForSent(database: { db: import('../../src/db/pool.ts').Db }, 
       if (rows[0].failed) console.log(`warning: ${rows[0].failed} messages failed`);
       return performance.now();
     }
-    if (Date.now() > deadline) throw new Error(`only ${rows[0].sent} of ${n} sent`);
+    if (Date.now() > deadline) {
+      const { rows: by } = await database.db.query(`SELECT status, count(*)::int AS n FROM messages GROUP BY status`);
+      throw new Error(`only ${rows[0].sent} of ${n} sent after ${timeoutMs / 1000} s; messages by status: ${JSON.stringify(Object.fromEntries(by.map((r) => [r.status, r.n])))}`);
+    }
     await sleep(50);
   }
 }

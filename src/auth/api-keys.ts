@@ -48,14 +48,18 @@ export async function createApiKey(db: Db, tenantId: string, scopes: Scope[], op
   return insertKey(db, { tenantId, name: options.name ?? 'api key', scopes, environment: options.environment });
 }
 
-/** A new secret with the same name, scopes and environment; the old one expires after the grace. */
-export async function rotateApiKey(db: Db, keyId: string): Promise<IssuedKey & { old_key_expires_at: string }> {
+/**
+ * A new secret with the same name, scopes and environment; the old one expires after the grace.
+ * Given a tenant (the admin API), a key of another tenant is not found.
+ */
+export async function rotateApiKey(db: Db, keyId: string, tenantId?: string): Promise<IssuedKey & { old_key_expires_at: string }> {
   return withTransaction(db, async (client) => {
+    // tenantId (the dashboard): another tenant's key is not found.
     const { rows } = await client.query<{ tenant_id: string; name: string; scopes: string[]; environment: KeyEnvironment; expires_at: Date }>(
       `UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, 'infinity'), now() + make_interval(hours => $2))
-        WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+        WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AND ($3::uuid IS NULL OR tenant_id = $3)
         RETURNING tenant_id, name, scopes, environment, expires_at`,
-      [keyId, ROTATION_GRACE_HOURS],
+      [keyId, ROTATION_GRACE_HOURS, tenantId ?? null],
     );
     if (!rows.length) throw new ApiKeyError(`key ${keyId} not found, revoked or expired`);
     const old = rows[0];
@@ -64,9 +68,49 @@ export async function rotateApiKey(db: Db, keyId: string): Promise<IssuedKey & {
   });
 }
 
-export async function revokeApiKey(db: Db, keyId: string): Promise<void> {
-  const { rowCount } = await db.query('UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1', [keyId]);
+export async function revokeApiKey(db: Db, keyId: string, tenantId?: string): Promise<void> {
+  const { rowCount } = await db.query(
+    'UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)',
+    [keyId, tenantId ?? null],
+  );
   if (!rowCount) throw new ApiKeyError(`key ${keyId} not found`);
+}
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  environment: KeyEnvironment;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  rotated_from: string | null;
+}
+
+/** A tenant's keys, newest first (bounded: keys are few); never a secret, only the display prefix. */
+export async function listApiKeys(db: Queryable, tenantId: string, limit = 200): Promise<ApiKeyView[]> {
+  const { rows } = await db.query<{ id: string; name: string; prefix: string; scopes: string[]; environment: KeyEnvironment; created_at: Date; expires_at: Date | null; revoked_at: Date | null; rotated_from: string | null }>(
+    `SELECT id, name, prefix, scopes, environment, created_at, expires_at, revoked_at, rotated_from
+       FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
+    [tenantId, limit],
+  );
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
+  return rows.map((r) => ({ ...r, created_at: r.created_at.toISOString(), expires_at: iso(r.expires_at), revoked_at: iso(r.revoked_at) }));
+}
+
+/**
+ * The principal of a live key by its id: a dashboard session keeps the key id, never the secret,
+ * and asks again on every request, so a revoked or expired key ends its sessions at once.
+ */
+export async function principalOfKey(db: Queryable, keyId: string): Promise<Principal | null> {
+  const { rows } = await db.query<{ id: string; tenant_id: string; prefix: string; scopes: string[]; environment: KeyEnvironment }>(
+    `SELECT id, tenant_id, prefix, scopes, environment FROM api_keys
+      WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    [keyId],
+  );
+  const row = rows[0];
+  return row ? { tenantId: row.tenant_id, scopes: new Set(row.scopes), subject: `api_key:${row.id}`, keyId: row.id, keyPrefix: row.prefix, environment: row.environment } : null;
 }
 
 interface CachedKey {

@@ -1,9 +1,9 @@
 /** Scopes a credential can carry; routes name the one they need. */
 export const SCOPES = {
   send: 'Submit transactional and newsletter sends (POST /v1/send-jobs)',
-  'jobs.manage': 'Create, read and cancel list send jobs (/api/send-jobs)',
-  'lists.view': 'Read lists and their sync state',
-  'lists.manage': 'Unsubscribe list members (an engine opt-out, sent to the Member Center)',
+  'jobs.manage': 'Create, read and cancel list send jobs (/api/send-jobs) and campaigns (/v1/campaigns)',
+  'lists.view': 'Read lists and their sync state, contacts and imports',
+  'lists.manage': 'Unsubscribe list members (an engine opt-out, sent to the Member Center); create lists the API owns, write and import their contacts',
   'messages.view': 'Read messages and their event timelines',
   'analytics.search.recipients': 'Search messages by recipient address and see unmasked addresses',
   'reports.view': 'Read deliverability and engagement reports',
@@ -21,6 +21,7 @@ export const SCOPES = {
   'read:sms': 'Read SMS messages, their timelines and approved sender IDs',
   'send:whatsapp': 'Send WhatsApp messages and set the account\'s WhatsApp Cloud line',
   'read:whatsapp': 'Read WhatsApp messages, their timelines and the WhatsApp Cloud line',
+  'keys.manage': "Create, rotate and revoke the tenant's API keys in the dashboard (a key grants at most its own scopes)",
 } as const;
 
 export type Scope = keyof typeof SCOPES;

@@ -21,8 +21,6 @@ export interface ChannelSettings {
   };
   /** Provider URLs may be private/loopback addresses (an on-premises SMS gateway, tests). */
   providerAllowPrivate: boolean;
-  /** Bearer token of operator-only routes (sender id review); unset: those routes answer 404. */
-  adminToken?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -84,6 +82,5 @@ export function channelSettings(env: Env): ChannelSettings {
       appSecret: secret(env, 'WHATSAPP_APP_SECRET'),
     },
     providerAllowPrivate: str(env, 'PROVIDER_ALLOW_PRIVATE') === 'true',
-    adminToken: secret(env, 'ADMIN_TOKEN', 32),
   };
 }

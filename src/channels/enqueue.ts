@@ -2,7 +2,7 @@ import type { Queryable } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { requestHash } from '../sending/idempotency.ts';
-import { DISPATCH_CHANNEL } from '../sending/submit.ts';
+import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
 import type { SmsFlow, TextChannel, WhatsAppTemplate } from './types.ts';
 
 export interface ChannelMessageInput {

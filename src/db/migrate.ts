@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db, DbClient } from './pool.ts';
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const FUNCTIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'functions');
 // Any constant works; it only has to be the same in every process that migrates.
 const MIGRATION_LOCK_KEY = 0x5e_4d_00_01;
 
@@ -23,8 +25,9 @@ export async function withSchemaLock<T>(db: Db, fn: (client: DbClient) => Promis
 }
 
 /**
- * Applies migrations/*.sql in name order, each in its own transaction, under the schema lock so
- * that several processes starting at once apply each file exactly once.
+ * Applies migrations/*.sql in name order, each in its own transaction, then functions/*.sql (see
+ * applyFunctions), all under the schema lock so that several processes starting at once apply each
+ * file exactly once.
  */
 export async function migrate(db: Db): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
@@ -48,6 +51,43 @@ export async function migrate(db: Db): Promise<string[]> {
         throw new Error(`migration ${file} failed: ${(err as Error).message}`);
       }
     }
-    return applied;
+    return [...applied, ...(await applyFunctions(client))];
   });
+}
+
+/**
+ * functions/*.sql hold the living bodies of SQL functions and triggers (CREATE OR REPLACE
+ * FUNCTION / TRIGGER): a change is an edit of its file, never a copy in a new migration. Applied
+ * after the migrations, in name order, in one transaction; a file is applied again only when its
+ * text changed (schema_functions keeps each file's SHA-256), because replacing a trigger locks its
+ * table against writes, which every process start would otherwise do to the busiest tables.
+ */
+async function applyFunctions(client: DbClient): Promise<string[]> {
+  await client.query('CREATE TABLE IF NOT EXISTS schema_functions (name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+  const known = new Map((await client.query<{ name: string; sha256: string }>('SELECT name, sha256 FROM schema_functions')).rows.map((r) => [r.name, r.sha256]));
+  const files = (await readdir(FUNCTIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+  const changed: { file: string; sql: string; sha256: string }[] = [];
+  for (const file of files) {
+    const sql = await readFile(path.join(FUNCTIONS_DIR, file), 'utf8');
+    const sha256 = createHash('sha256').update(sql).digest('hex');
+    if (known.get(file) !== sha256) changed.push({ file, sql, sha256 });
+  }
+  if (!changed.length) return [];
+  await client.query('BEGIN');
+  try {
+    for (const { file, sql, sha256 } of changed) {
+      await client.query(sql).catch((err: Error) => {
+        throw new Error(`functions/${file} failed: ${err.message}`);
+      });
+      await client.query(
+        'INSERT INTO schema_functions (name, sha256) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()',
+        [file, sha256],
+      );
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK');
+    throw err;
+  }
+  return changed.map((c) => `functions/${c.file}`);
 }

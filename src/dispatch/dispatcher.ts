@@ -7,18 +7,19 @@ import type { Db } from '../db/pool.ts';
 import { maskEmail, type Logger } from '../log.ts';
 import { RenderFailure, type JobRenderer } from '../jobs/render.ts';
 import { AttachmentCache } from '../sending/attachments.ts';
-import { composeMessage, type MessageSigner, type MessageToCompose } from '../sending/compose.ts';
-import { DISPATCH_CHANNEL } from '../sending/submit.ts';
+import { composeMessage, type ComposedMessage, type MessageSigner } from '../sending/compose.ts';
 import { TransportError, type Transport } from '../transports/transport.ts';
-import { claimMessages, releaseMessages, type ClaimedMessage } from './claim.ts';
+import { claimMessages, releaseMessages, type ClaimedMessage } from '../outbox/claim.ts';
+import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { recordOutcomes, type Outcome } from '../outbox/outcomes.ts';
 import { leaseTimings } from './lease.ts';
-import { recordOutcomes, retryDelayMs, type Outcome } from './results.ts';
 
 export type DispatchOptions = Config['dispatch'];
 
-// Outcomes are written in bulk, but never held long: the shorter this is, the smaller the window
-// in which a crash can forget a confirmed send (and so send it again after the lease expires).
-const FLUSH_AFTER_MS = 20;
+// A failed write of outcomes is tried again after this; the lanes waiting on it wait too.
+const FLUSH_RETRY_MS = 1000;
+// Outcome writes in flight at once (see record()).
+const MAX_WRITES_IN_FLIGHT = 2;
 // A failed loop iteration (a bug, the database gone) is retried after this, doubling up to the cap.
 const RESTART_BASE_MS = 200;
 const RESTART_MAX_MS = 30_000;
@@ -38,9 +39,11 @@ export class Dispatcher {
   private loop?: Promise<void>;
   private wake?: () => void;
   private listener?: pg.Client;
-  private outcomes: Outcome[] = [];
-  private flushTimer?: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Outcomes not yet written, each with the lane (or loop) waiting for it to be durable. */
+  private pending: { outcome: Outcome; written: () => void }[] = [];
+  /** Write loops running: counted up and down synchronously with their first and last look at `pending`. */
+  private writing = 0;
+  private readonly writes = new Set<Promise<void>>();
   /** Claimed by this worker and not yet given back (outcome written or released): never reclaimed by it. */
   private readonly held = new Set<string>();
   private readonly lease: ReturnType<typeof leaseTimings>;
@@ -62,7 +65,10 @@ export class Dispatcher {
   ) {
     this.lease = leaseTimings(options.leaseSeconds);
     this.attachments = new AttachmentCache(db);
-    if (renderer) renderer.log ??= log;
+    if (renderer) {
+      renderer.log ??= log;
+      renderer.signer ??= signer;
+    }
   }
 
   async start(): Promise<void> {
@@ -151,8 +157,8 @@ export class Dispatcher {
         const delayMs = retryDelayMs(failures, RESTART_BASE_MS, RESTART_MAX_MS);
         const error = `dispatch_error: ${(err as Error)?.message ?? String(err)}`;
         // What the failed iteration still held goes back with the reason, to be tried again later.
-        const orphans = batch.filter((m) => this.held.has(m.id) && !this.outcomes.some((o) => o.id === m.id));
-        for (const m of orphans) this.record(this.retryOrFail(m, error, false));
+        const orphans = batch.filter((m) => this.held.has(m.id) && !this.pending.some((p) => p.outcome.id === m.id));
+        await Promise.all(orphans.map((m) => this.record(this.retryOrFail(m, error, false))));
         this.log.error({ err: error, stack: (err as Error)?.stack, messages: orphans.length, failures, retry_in_ms: Math.round(delayMs) }, 'dispatch iteration failed; continuing after a pause');
         await this.idle(delayMs);
       }
@@ -160,10 +166,10 @@ export class Dispatcher {
   }
 
   private async sendAll(batch: ClaimedMessage[]) {
-    // Rendering starts for the whole batch at once (in the render threads, chunked per job); each
-    // lane then waits only for its own message's render.
+    // Rendering and composing start for the whole batch at once (in the render threads, chunked per
+    // job); each lane then waits only for its own message's raw bytes.
     const listMessages = batch.flatMap((m) => (m.list ? [{ id: m.id, tenantId: m.tenantId, recipient: m.recipient, list: m.list }] : []));
-    const renders = listMessages.length && this.renderer ? this.renderer.renderMany(listMessages) : new Map<string, Promise<MessageToCompose>>();
+    const renders = listMessages.length && this.renderer ? this.renderer.composeMany(listMessages) : new Map<string, Promise<ComposedMessage>>();
     const unstarted: ClaimedMessage[] = [];
     let index = 0;
     const lane = async () => {
@@ -194,36 +200,41 @@ export class Dispatcher {
   }
 
   /** Sends one claimed message and records its outcome; false when the send was not started. */
-  private async sendOne(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<boolean> {
+  private async sendOne(message: ClaimedMessage, rendered?: Promise<ComposedMessage>): Promise<boolean> {
     // Too close to the lease's end: give it back rather than risk two senders.
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return false;
-    if (message.skip) {
-      const status = message.skip === 'unsubscribed' ? 'cancelled' : message.skip === 'opted_out' ? 'suppressed' : message.skip;
-      this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${message.skip} before send` });
+    // The window may have closed since the claim (lanes wait for earlier sends' outcomes).
+    const skip = message.skip ?? (message.expiresAt !== null && Date.now() >= message.expiresAt ? 'expired' : null);
+    if (skip) {
+      const status = skip === 'unsubscribed' ? 'cancelled' : skip === 'opted_out' ? 'suppressed' : skip;
+      await this.record({ id: message.id, attempt: message.attempts, kind: 'skipped', status, error: `not sent: ${skip} before send` });
       return true;
     }
+    let outcome: Outcome;
     try {
       if (message.content) {
         const channel = this.channels[message.channel as keyof ChannelTransports];
         if (!channel) throw new TransportError(`no ${message.channel} transport configured`, false);
         const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
         const { providerMessageId } = await channel.send({ id: message.id, tenantId: message.tenantId, recipient: message.recipient, content: message.content }, { signal });
-        this.record({ id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId });
-        return true;
+        outcome = { id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId };
+      } else {
+        const composed = await this.composed(message, rendered);
+        // Rendering may have taken a while: the send still must end before the lease does.
+        const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+        const { providerMessageId } = await this.transport.send(composed, { signal });
+        outcome = { id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId };
       }
-      const content = await this.content(message, rendered);
-      const composed = await composeMessage(content, await this.signer?.signingFor(message.tenantId, content.from));
-      // Rendering may have taken a while: the send still must end before the lease does.
-      const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
-      const { providerMessageId } = await this.transport.send(composed, { signal });
-      this.record({ id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId });
     } catch (err) {
       const permanent = err instanceof RenderFailure || (err instanceof TransportError && err.permanent);
       // Anything else (a bug, a render thread that could not start) is ours: retried, up to the cap.
       const reason = err instanceof RenderFailure || err instanceof TransportError ? err.message : `internal: ${(err as Error)?.message ?? String(err)}`;
-      this.record(this.retryOrFail(message, reason, permanent));
+      outcome = this.retryOrFail(message, reason, permanent);
     }
+    // The lane starts no other send before this one's outcome is durable: a crash can then repeat
+    // at most one confirmed send per lane (DISPATCH_CONCURRENCY in all).
+    await this.record(outcome);
     return true;
   }
 
@@ -235,41 +246,66 @@ export class Dispatcher {
       : { id: message.id, attempt: message.attempts, kind: 'retry', error, delayMs: retryDelayMs(message.attempts, this.options.retryBaseMs, this.options.retryMaxMs) };
   }
 
-  private async content(message: ClaimedMessage, rendered?: Promise<MessageToCompose>): Promise<MessageToCompose> {
+  /** A proxy send is composed here; a list message was rendered and composed in a render thread. */
+  private async composed(message: ClaimedMessage, rendered?: Promise<ComposedMessage>): Promise<ComposedMessage> {
     if (message.proxy) {
       const { attachmentsOf, ...proxy } = message.proxy;
       const attachments = attachmentsOf ? await this.attachments.load(attachmentsOf) : undefined;
-      return { ...proxy, id: message.id, recipient: message.recipient, ...(attachments ? { attachments } : {}) };
+      const signing = await this.signer?.signingFor(message.tenantId, proxy.from);
+      return composeMessage({ ...proxy, id: message.id, recipient: message.recipient, ...(attachments ? { attachments } : {}) }, signing);
     }
     if (!rendered) throw new Error('list message without a renderer');
     return rendered;
   }
 
-  private record(outcome: Outcome) {
-    this.outcomes.push(outcome);
-    if (this.outcomes.length >= this.options.batchSize) void this.flush();
-    else this.flushTimer ??= setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
+  /**
+   * Group commit: resolves once the outcome is written. A lone outcome is written at once; those
+   * arriving while writes are in flight go together in the next one (one statement). Two writes
+   * may be in flight, so a lane waits about one write, not one and a half.
+   */
+  private record(outcome: Outcome): Promise<void> {
+    const written = new Promise<void>((resolve) => this.pending.push({ outcome, written: resolve }));
+    if (this.writing < MAX_WRITES_IN_FLIGHT) {
+      const write: Promise<void> = this.drain().finally(() => this.writes.delete(write));
+      this.writes.add(write);
+    }
+    return written;
   }
 
-  /** Writes buffered outcomes; a failed write keeps them for the next flush. */
-  flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.flushing = this.flushing.then(async () => {
-      const outcomes = this.outcomes.splice(0);
-      if (!outcomes.length) return;
-      try {
-        const late = await recordOutcomes(this.db, this.workerId, outcomes);
-        for (const o of outcomes) this.held.delete(o.id);
-        for (const l of late) {
-          this.log.warn({ message_id: l.id, outcome: l.kind, status: l.status, held_by: l.leasedBy }, 'send outcome arrived for a message this worker no longer held; recorded in its timeline only');
-        }
-      } catch (err) {
-        this.log.error({ err: (err as Error).message, count: outcomes.length }, 'recording outcomes failed; will retry');
-        this.outcomes.unshift(...outcomes);
-        this.flushTimer ??= setTimeout(() => void this.flush(), 1000);
-      }
-    });
-    return this.flushing;
+  /** Resolves when every outcome recorded so far is written. */
+  async flush(): Promise<void> {
+    while (this.writes.size) await Promise.all(this.writes);
   }
+
+  /** Writes pending outcomes until none are left; a failed write is retried with the same outcomes. */
+  private async drain(): Promise<void> {
+    this.writing++;
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.splice(0, this.options.batchSize);
+        const outcomes = batch.map((p) => p.outcome);
+        try {
+          const late = await recordOutcomes(this.db, this.workerId, outcomes);
+          for (const o of outcomes) this.held.delete(o.id);
+          for (const l of late) {
+            this.log.warn({ message_id: l.id, outcome: l.kind, status: l.status, held_by: l.leasedBy }, 'send outcome arrived for a message this worker no longer held; recorded in its timeline only');
+          }
+          for (const p of batch) p.written();
+        } catch (err) {
+          this.log.error({ err: (err as Error).message, count: outcomes.length }, 'recording outcomes failed; will retry');
+          this.pending.unshift(...batch);
+          await new Promise((resolve) => setTimeout(resolve, FLUSH_RETRY_MS));
+        }
+      }
+    } finally {
+      // No await between the loop's last look at `pending` and this: a later outcome starts a loop.
+      this.writing--;
+    }
+  }
+}
+
+/** Exponential backoff with jitter: base * 2^(attempt-1), capped, then scaled by a random 50-100%. */
+export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return ceiling * (0.5 + random() / 2);
 }

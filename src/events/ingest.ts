@@ -2,6 +2,7 @@ import type { Db, Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import { OPT_OUT_CTES, type OptOutSource } from '../lists/opt-out.ts';
+import { advanceStatusSql } from '../outbox/advance.ts';
 import { evaluateGuardrail, type GuardrailRules } from './guardrail.ts';
 import { TARGET_STATUS, type EventOutcome, type NormalizedEvent } from './types.ts';
 
@@ -15,7 +16,7 @@ export interface EventRules {
  * Applies a batch of events in one statement, set-based:
  *  - match each to a message by our id, else the provider id (and the claimed tenant, if any);
  *  - insert the timeline row keyed by the natural key; a repeat inserts nothing and changes nothing;
- *  - raise the status of messages whose events were inserted (rank decides, migration 003);
+ *  - raise the status of messages whose events were inserted (the outbox's advanceStatusSql);
  *  - suppress addresses: at once for hard bounces, complaints and provider suppression; after
  *    `limit` soft bounces within the window (history rows plus this batch's own);
  *  - a complaint also opts the address out of every list of its tenant where it is an active
@@ -57,15 +58,7 @@ WITH e AS (
     FROM applied
    ORDER BY message_id, message_status_rank(target_status) DESC NULLS LAST, occurred_at
 ), moved AS (
-  UPDATE messages m
-     SET status = CASE WHEN message_status_rank(m.status) < message_status_rank(b.target_status) THEN b.target_status ELSE m.status END,
-         provider_message_id = COALESCE(m.provider_message_id, b.learn_provider_id),
-         updated_at = now()
-    FROM best b
-   WHERE m.id = b.message_id
-     AND (message_status_rank(m.status) < message_status_rank(b.target_status)
-          OR (m.provider_message_id IS NULL AND b.learn_provider_id IS NOT NULL))
-  RETURNING m.id
+  ${advanceStatusSql('best')}
 ), soft_history AS (
   INSERT INTO soft_bounces (event_id, tenant_id, email, occurred_at)
   SELECT event_id, tenant_id, email, occurred_at FROM applied WHERE suppress = 'soft'
@@ -120,7 +113,7 @@ export async function applyEvents(db: Queryable, events: NormalizedEvent[], rule
   if (!events.length) return { outcomes: [], reputationTenants: [] };
   const col = <T>(f: (e: NormalizedEvent) => T) => events.map(f);
   // Named: parsed and planned once per connection, not per batch.
-  const { rows } = await db.query<{ ord: number; tenant_id: string | null; applied: boolean }>({ name: 'events_apply_v2', text: APPLY_SQL, values: [
+  const { rows } = await db.query<{ ord: number; tenant_id: string | null; applied: boolean }>({ name: 'events_apply_v3', text: APPLY_SQL, values: [
     events.map((_, i) => i),
     col(() => newId()),
     col((e) => e.ourId),

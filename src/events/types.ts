@@ -1,3 +1,5 @@
+import type { MessageStatus } from '../outbox/status.ts';
+
 /** Timeline types written by provider feedback (the dispatcher writes send, deferral and failure). */
 export type EventType =
   | 'provider_send'
@@ -16,10 +18,10 @@ export type EventType =
 export type SuppressKind = 'hard' | 'soft' | 'complaint' | 'provider';
 
 /**
- * The status an event asks for. Whether it is taken is decided in SQL by message_status_rank()
- * (migration 003), the one place the order lives: the rank only ever rises.
+ * The status an event asks for. Whether it is taken is decided in SQL by message_status_rank(),
+ * mirroring src/outbox/status.ts (the one place the order is declared): the rank only ever rises.
  */
-export const TARGET_STATUS: Record<EventType, string | null> = {
+export const TARGET_STATUS: Record<EventType, MessageStatus | null> = {
   provider_send: 'sent',
   delivery: 'delivered',
   open: 'opened',

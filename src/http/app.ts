@@ -24,13 +24,19 @@ import type { JobScheduler } from '../jobs/runner.ts';
 import { JobRenderer } from '../jobs/render.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { listRoutes } from './routes/lists.ts';
+import { contactRoutes } from './routes/contacts.ts';
+import { campaignRoutes } from './routes/campaigns.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { sesWebhookRoutes } from './routes/webhooks-ses.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { whatsappRoutes } from './routes/whatsapp.ts';
 import { trackingRoutes } from './routes/tracking.ts';
+import { uiRoutes } from './routes/ui.ts';
 import { undeliverableRoutes } from './routes/undeliverable.ts';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.ts';
 import { ErrorResponse } from './schemas.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { brevoCompat } from '../compat/brevo/index.ts';
 
 export interface AppDeps {
@@ -45,6 +51,8 @@ export interface AppDeps {
   renderer?: JobRenderer;
   /** Sees every route as it is registered (test/http/fuzz-routes.test.ts fuzzes them all). */
   onRoute?: (route: RouteOptions) => void;
+  /** The process's Prometheus metrics (src/metrics); one is made when absent. */
+  metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -151,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'the operator credential ADMIN_TOKEN (/v1/admin/*)' },
           webhookSignature: { type: 'apiKey', in: 'header', name: 'X-Signature' },
           webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-Timestamp' },
           webhookNonce: { type: 'apiKey', in: 'header', name: 'X-Nonce' },
@@ -160,6 +169,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
+  const metrics = deps.metrics ?? new Metrics(deps.db);
+  metrics.instrumentHttp(app);
+  if (deps.config.metrics.token) await app.register(metricsRoutes, { metrics, token: deps.config.metrics.token });
   await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
@@ -172,6 +184,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(templateRoutes, { ...deps, renderer });
   await app.register(sendJobRoutes, deps);
   await app.register(listRoutes, deps);
+  await app.register(contactRoutes, deps);
+  await app.register(campaignRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(sesWebhookRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(undeliverableRoutes, deps);
@@ -179,6 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
+  await app.register(uiRoutes, deps);
   // Drop-in layers for other providers' SDKs (src/compat, docs/compat/).
   await app.register(brevoCompat, { ...deps, renderer });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -71,18 +71,21 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
   404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type',
 };
 
+/** The client-facing status and code of a thrown error; undefined for an internal error (a 500). */
+export function clientError(err: FastifyError | HttpError | Error): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message);
+  const fastifyError = err as FastifyError;
+  if (fastifyError.validation) return unprocessable(fastifyError.message);
+  const status = fastifyError.statusCode;
+  if (status && status >= 400 && status < 500) return new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message);
+  return undefined;
+}
+
 /** Maps every thrown error to the error body; schema failures are 422 as the contract says. */
 export function errorHandler(err: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof HttpError) return sendError(request, reply, err);
-  if (err instanceof DomainError) return sendError(request, reply, new HttpError(DOMAIN_STATUS[err.kind], err.code, err.message));
-  const fastifyError = err as FastifyError;
-  if (fastifyError.validation) {
-    return sendError(request, reply, unprocessable(fastifyError.message));
-  }
-  const status = fastifyError.statusCode;
-  if (status && status >= 400 && status < 500) {
-    return sendError(request, reply, new HttpError(status, CLIENT_ERROR_CODES[status] ?? 'bad_request', fastifyError.message));
-  }
+  const known = clientError(err);
+  if (known) return sendError(request, reply, known);
   request.log.error({ err }, 'unhandled error');
   return sendError(request, reply, new HttpError(500, 'internal_error', 'internal error'));
 }

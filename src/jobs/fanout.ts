@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import { DISPATCH_CHANNEL } from '../sending/submit.ts';
+import { ENQUEUE_WAKE, enqueueCtes } from '../outbox/enqueue.ts';
 
 export interface ChunkResult {
   /** False when the job is no longer running (cancelled) or already fanned out. */
@@ -10,8 +10,8 @@ export interface ChunkResult {
 
 /**
  * Writes the next chunk of a running job's messages in ONE statement: the next `chunkSize` active
- * members after the job's cursor (members who unsubscribed before now are not among them), as
- * `queued`, or `suppressed` when the address is on the tenant's suppression list; the cursor moves
+ * members after the job's cursor (members who unsubscribed before now are not among them), through
+ * the outbox's enqueue (queued, or suppressed when the address is suppressed); the cursor moves
  * in the same statement, so a retried chunk never writes a member twice.
  *
  * Send times (`next_attempt_at`) carry the pacing:
@@ -53,24 +53,20 @@ export async function fanOutChunk(db: Queryable, jobId: string, chunkSize: numbe
        ON CONFLICT (tenant_id) DO UPDATE
          SET next_slot = greatest(c.next_slot, (SELECT base FROM job)) + (EXCLUDED.next_slot - (SELECT base FROM job))
        RETURNING c.next_slot
-     ), inserted AS (
-       INSERT INTO messages (id, tenant_id, send_job_id, subscriber_id, recipient, status, tags, next_attempt_at, expires_at)
-       SELECT uuid_v7(), job.tenant_id, job.id, members.subscriber_id, members.email,
-              CASE WHEN sup.email IS NULL THEN 'queued' ELSE 'suppressed' END,
-              jsonb_build_object('campaign_id', job.campaign_id, 'list_id', job.list_id, 'send_job_id', job.id),
+     ), ${enqueueCtes(`
+       SELECT uuid_v7() AS id, job.tenant_id, NULL::uuid AS proxy_job_id, job.id AS send_job_id, members.subscriber_id,
+              members.email AS recipient,
+              jsonb_build_object('campaign_id', job.campaign_id, 'list_id', job.list_id, 'send_job_id', job.id) AS tags,
+              '{}'::jsonb AS headers,
               CASE
                 WHEN job.pacing = 'spread' THEN job.spread_base
                      + (job.window_end - job.spread_base) * ((job.fanout_count + members.i)::float8 / greatest(job.recipients_total, 1))
                 WHEN job.rate IS NOT NULL THEN (SELECT next_slot FROM clock)
                      - make_interval(secs => ((SELECT n FROM chunk) - members.i) / job.rate)
                 ELSE job.base
-              END,
-              job.window_end
-         FROM job CROSS JOIN members
-         LEFT JOIN suppressions sup ON sup.tenant_id = job.tenant_id AND sup.email = lower(members.email)
-       ON CONFLICT (send_job_id, subscriber_id) WHERE send_job_id IS NOT NULL DO NOTHING
-       RETURNING status
-     ), progress AS (
+              END AS next_attempt_at,
+              job.window_end AS expires_at
+         FROM job CROSS JOIN members`)}, progress AS (
        UPDATE send_jobs
           SET fanout_cursor = coalesce(chunk.last, send_jobs.fanout_cursor),
               fanout_count = send_jobs.fanout_count + chunk.n,
@@ -78,13 +74,11 @@ export async function fanOutChunk(db: Queryable, jobId: string, chunkSize: numbe
          FROM chunk
         WHERE send_jobs.id = $1 AND EXISTS (SELECT 1 FROM job)
        RETURNING fanout_done
-     ), wake AS (
-       SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM inserted WHERE status = 'queued' LIMIT 1) q
      )
      SELECT EXISTS (SELECT 1 FROM job) AS active,
-            (SELECT count(*)::int FROM inserted) AS inserted,
+            (SELECT count(*)::int FROM enqueued) AS inserted,
             coalesce((SELECT fanout_done FROM progress), true) AS done,
-            (SELECT count(*) FROM wake) AS woken`,
+            ${ENQUEUE_WAKE}`,
     [jobId, chunkSize, defaultRate],
   );
   return { active: rows[0].active, inserted: rows[0].inserted, done: rows[0].done };

@@ -1,6 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { convert } from 'html-to-text';
-import type { MessageToCompose } from '../sending/compose.ts';
+import { MessageComposer, type MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
 import { parseTemplate, type CompiledTemplate } from './template.ts';
@@ -15,6 +15,8 @@ interface PreparedJob {
   tracking: TrackingSettings;
   template: CompiledTemplate | { error: string };
   rewriter: LinkRewriter | null;
+  /** What is the same for every recipient of the job's messages, built once in this thread. */
+  composer: MessageComposer;
 }
 
 // Jobs kept compiled per thread; a worker rarely runs more at once.
@@ -38,12 +40,14 @@ function prepare(job: JobDefinition): PreparedJob {
     tracking: jobTracking,
     template,
     rewriter: job.trackOpens || job.trackClicks ? createLinkRewriter(jobTracking, { open: job.trackOpens, click: job.trackClicks }) : null,
+    // Reply-To (a campaign's reply_to) is the same for every recipient: a fixed field of the composer.
+    composer: new MessageComposer(job.from, job.replyTo ? { 'Reply-To': job.replyTo } : {}),
   };
   jobs.set(job.id, prepared);
   return prepared;
 }
 
-function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage): RenderResult {
+function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: ListMessage, compose: RenderTask['compose']): RenderResult {
   const unsubscribe = unsubscribeUrl(job.tracking, {
     tenantId: message.tenantId,
     listId: message.list.listId,
@@ -57,21 +61,30 @@ function renderOne(job: PreparedJob & { template: CompiledTemplate }, message: L
       subscriber_id: message.list.subscriberId,
       preferences: message.list.preferences,
       unsubscribe_url: unsubscribe,
+      // Properties first: the contact's own fields win over a property of the same name.
+      contact: {
+        ...message.list.contact?.properties,
+        email: message.recipient,
+        first_name: message.list.contact?.first_name ?? null,
+        last_name: message.list.contact?.last_name ?? null,
+        preferences: message.list.preferences,
+      },
     });
   } catch (err) {
     return { failed: (err as Error).message };
   }
-  const composed: MessageToCompose = {
+  const content: MessageToCompose = {
     id: message.id,
     recipient: message.recipient,
     from: job.from,
     subject: out.subject,
     html: out.html && job.rewriter ? job.rewriter.apply(out.html, message.id) : (out.html ?? null),
     text: out.text ?? null,
+    // Custom headers (a campaign's Reply-To) are the composer's fixed fields.
     headers: {},
     listUnsubscribe: { url: unsubscribe },
   };
-  return { message: composed };
+  return compose ? { composed: job.composer.compose(content, compose.signing) } : { message: content };
 }
 
 /** One stored template with the caller's variables (not cached: previews and single sends). */
@@ -102,7 +115,7 @@ export function renderInWorker(task: RenderTask | TemplateRenderTask): RenderTas
     results: task.messages.map((message, i) => {
       Atomics.store(progress, 0, i + 1);
       try {
-        return renderOne(ready, message);
+        return renderOne(ready, message, task.compose);
       } catch (err) {
         // Whatever this message makes our code throw (link rewriting, a bad id) fails this message
         // with the reason; only a dying thread makes the task itself fail.

@@ -3,6 +3,7 @@ import type { Db } from '../db/pool.ts';
 import type { Logger } from '../log.ts';
 import { fanOutChunk } from './fanout.ts';
 import { failSendJob } from './jobs.ts';
+import { settleQueuedSql } from '../outbox/settle.ts';
 
 /** pg-boss queues of a send job's life: one job-level message each, never one per recipient. */
 export const QUEUES = {
@@ -56,6 +57,8 @@ export async function registerSendJobWorkers(boss: PgBoss, db: Db, options: Runn
                 SELECT count(*) FROM list_members m JOIN subscribers s ON s.tenant_id = m.tenant_id AND s.id = m.subscriber_id
                  WHERE m.tenant_id = j.tenant_id AND m.list_id = j.list_id AND m.status = 'active' AND s.status = 'active'))
         WHERE id = $1 AND status IN ('pending', 'running')
+          -- A campaign rescheduled later (/v1/campaigns/{id}/schedule) leaves its earlier run behind: not yet.
+          AND (status = 'running' OR greatest(scheduled_at, coalesce(window_start, scheduled_at)) <= now() + interval '1 second')
         RETURNING window_end, fanout_done, (started_at = now()) AS first_run`,
       [jobId],
     );
@@ -78,9 +81,8 @@ export async function registerSendJobWorkers(boss: PgBoss, db: Db, options: Runn
 
   async function expire(jobId: string) {
     const expired = await db.query(
-      `WITH stop AS (UPDATE send_jobs SET fanout_done = true WHERE id = $1 AND status = 'running' RETURNING id)
-       UPDATE messages SET status = 'expired', last_error = 'send window ended', updated_at = now()
-        WHERE send_job_id = (SELECT id FROM stop) AND status = 'queued'`,
+      `WITH stop AS (UPDATE send_jobs SET fanout_done = true WHERE id = $1 AND status IN ('running', 'paused') RETURNING id)
+       ${settleQueuedSql('(SELECT id FROM stop)', "'expired'", "'send window ended'")}`,
       [jobId],
     );
     log.info({ send_job_id: jobId, expired: expired.rowCount }, 'send window closed');
@@ -89,13 +91,14 @@ export async function registerSendJobWorkers(boss: PgBoss, db: Db, options: Runn
   async function check(jobId: string) {
     const { rows } = await db.query(
       `UPDATE send_jobs SET status = 'completed', finished_at = now()
-        WHERE id = $1 AND status = 'running' AND fanout_done
+        WHERE id = $1 AND status IN ('running', 'paused') AND fanout_done
           AND NOT EXISTS (SELECT 1 FROM messages WHERE send_job_id = $1 AND status IN ('queued', 'sending'))
        RETURNING id`,
       [jobId],
     );
     if (rows.length) return log.info({ send_job_id: jobId }, 'send job completed');
-    const still = await db.query(`SELECT 1 FROM send_jobs WHERE id = $1 AND status IN ('pending', 'running')`, [jobId]);
+    // A paused campaign is still watched: its window may close, and it resumes where it stopped.
+    const still = await db.query(`SELECT 1 FROM send_jobs WHERE id = $1 AND status IN ('pending', 'running', 'paused')`, [jobId]);
     if (still.rowCount) await later(QUEUES.check, jobId, options.checkEverySeconds);
   }
 

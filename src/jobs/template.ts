@@ -13,6 +13,8 @@ export interface RecipientVars {
   subscriber_id: string;
   preferences: Record<string, unknown>;
   unsubscribe_url: string;
+  /** The contact: email, first_name, last_name, its properties, and the Member Center's preferences. */
+  contact?: Record<string, unknown>;
 }
 
 /** A stored template's variables (src/templates/): the caller's own values, nothing else in scope. */
@@ -66,6 +68,7 @@ const SAMPLE: RecipientVars = {
   subscriber_id: '00000000-0000-4000-8000-000000000000',
   preferences: {},
   unsubscribe_url: 'https://example.invalid/u/sample',
+  contact: { email: 'recipient@example.com', first_name: 'Sample', last_name: 'Recipient', preferences: {} },
 };
 
 const HAS_LIQUID = /\{\{|\{%/;

@@ -74,3 +74,34 @@ export async function getList(db: Queryable, tenantId: string, listId: string): 
       : null,
   };
 }
+
+export interface ListSummary {
+  id: string;
+  created_at: string;
+  synced_at: string | null;
+}
+
+/** A tenant's lists, newest first (member counts are per list: getList). */
+export async function listLists(db: Queryable, tenantId: string, limit = 200): Promise<ListSummary[]> {
+  const { rows } = await db.query<{ id: string; created_at: Date; synced_at: Date | null }>(
+    'SELECT id, created_at, synced_at FROM lists WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2',
+    [tenantId, limit],
+  );
+  return rows.map((r) => ({ id: r.id, created_at: r.created_at.toISOString(), synced_at: r.synced_at?.toISOString() ?? null }));
+}
+
+/** A list's full syncs, newest first (bounded): the dashboard's sync history. */
+export async function listSyncHistory(db: Queryable, tenantId: string, listId: string, limit = 50): Promise<ListSyncView[]> {
+  const { rows } = await db.query<{ sync_id: string; state: SyncState; occurred_at: Date; batch_total: number; batches_received: number; subscribers_received: number; removed: number | null; kept_unsubscribed: number; started_at: Date; completed_at: Date | null }>(
+    `SELECT id AS sync_id, state, occurred_at, batch_total, batches_received, subscribers_received, removed_count AS removed,
+            kept_unsubscribed, started_at, completed_at
+       FROM list_syncs WHERE tenant_id = $1 AND list_id = $2 ORDER BY started_at DESC, occurred_at DESC LIMIT $3`,
+    [tenantId, listId, limit],
+  );
+  return rows.map((r) => ({
+    ...r,
+    occurred_at: r.occurred_at.toISOString(),
+    started_at: r.started_at.toISOString(),
+    completed_at: r.completed_at?.toISOString() ?? null,
+  }));
+}

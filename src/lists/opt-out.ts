@@ -13,6 +13,12 @@ import { lockListShared } from './store.ts';
 export const OPT_OUT_SOURCES = ['one_click', 'link', 'complaint', 'api'] as const;
 export type OptOutSource = (typeof OPT_OUT_SOURCES)[number];
 
+/**
+ * Whether the opt-out of membership row `m` stands: then no API write (upsert, import, double
+ * opt-in confirmation) re-subscribes it; only a later subscription.activated ends it (migration 011).
+ */
+export const OPT_OUT_STANDS = 'm.opted_out_at IS NOT NULL';
+
 /** The outbound event type every opt-out queues. */
 export const SUBSCRIPTION_UNSUBSCRIBED = 'subscription.unsubscribed';
 

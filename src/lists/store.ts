@@ -11,6 +11,9 @@ import { DomainError, invalid } from '../errors.ts';
  */
 
 export type SubscriberStatus = 'active' | 'unsubscribed' | 'bounced' | 'complaint' | 'suppressed';
+/** A membership's statuses (the CHECK on list_members.status): 'pending' awaits a double opt-in confirmation. */
+export const MEMBER_STATUSES = ['active', 'pending', 'unsubscribed', 'bounced', 'complaint', 'suppressed'] as const;
+export type MemberStatus = (typeof MEMBER_STATUSES)[number];
 export const SUPPRESSING_STATUSES: ReadonlySet<SubscriberStatus> = new Set(['bounced', 'complaint', 'suppressed']);
 
 export interface SubscriberPayload {
@@ -40,14 +43,20 @@ export interface ListSyncFloor {
   syncedAt: Date | null;
 }
 
-/** Creates the list on first use; returns its newest completed sync. */
+/**
+ * Creates the list on first use; returns its newest completed sync. A list the API owns
+ * (src/lists/contacts.ts) is refused: one source of truth per list.
+ */
 export async function ensureList(client: Queryable, tenantId: string, listId: string): Promise<ListSyncFloor> {
   // DO NOTHING (not a no-op update) so that busy lists are not rewritten by every batch.
   await client.query('INSERT INTO lists (tenant_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [tenantId, listId]);
-  const { rows } = await client.query<{ last_sync_id: string | null; synced_at: Date | null }>(
-    'SELECT last_sync_id, synced_at FROM lists WHERE tenant_id = $1 AND id = $2',
+  const { rows } = await client.query<{ last_sync_id: string | null; synced_at: Date | null; owner: string }>(
+    'SELECT last_sync_id, synced_at, owner FROM lists WHERE tenant_id = $1 AND id = $2',
     [tenantId, listId],
   );
+  if (rows[0].owner === 'api') {
+    throw new DomainError('conflict', 'list_owned_by_api', `list ${listId} is owned by the API (/v1/lists): the Member Center cannot write it`);
+  }
   return { lastSyncId: rows[0].last_sync_id, syncedAt: rows[0].synced_at };
 }
 

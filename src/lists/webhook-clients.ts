@@ -27,22 +27,31 @@ export async function createWebhookClient(db: Queryable, tenantId: string): Prom
  * beside it (an older second one is dropped). Finish with retireOldSecret once the Member
  * Center signs with the new secret.
  */
-export async function rotateWebhookSecret(db: Queryable, clientId: string): Promise<WebhookClientSecret> {
+export async function rotateWebhookSecret(db: Queryable, clientId: string, tenantId?: string): Promise<WebhookClientSecret> {
   if (!UUID.test(clientId)) throw new DomainError('not_found', 'not_found', `webhook client ${clientId} not found`);
   const secret = newSecret();
   const { rows } = await db.query<{ tenant_id: string }>(
-    'UPDATE webhook_clients SET secrets = ARRAY[$2, secrets[1]], rotated_at = now() WHERE id = $1 RETURNING tenant_id',
-    [clientId, secret],
+    'UPDATE webhook_clients SET secrets = ARRAY[$2, secrets[1]], rotated_at = now() WHERE id = $1 AND ($3::uuid IS NULL OR tenant_id = $3) RETURNING tenant_id',
+    [clientId, secret, tenantId ?? null],
   );
   if (!rows.length) throw new DomainError('not_found', 'not_found', `webhook client ${clientId} not found`);
   return { clientId, tenantId: rows[0].tenant_id, secret };
 }
 
 /** Ends a rotation: only the newest secret stays valid. */
-export async function retireOldSecret(db: Queryable, clientId: string): Promise<void> {
+export async function retireOldSecret(db: Queryable, clientId: string, tenantId?: string): Promise<void> {
   if (!UUID.test(clientId)) throw new DomainError('not_found', 'not_found', `webhook client ${clientId} not found`);
-  const { rowCount } = await db.query('UPDATE webhook_clients SET secrets = secrets[1:1] WHERE id = $1', [clientId]);
+  const { rowCount } = await db.query('UPDATE webhook_clients SET secrets = secrets[1:1] WHERE id = $1 AND ($2::uuid IS NULL OR tenant_id = $2)', [clientId, tenantId ?? null]);
   if (!rowCount) throw new DomainError('not_found', 'not_found', `webhook client ${clientId} not found`);
+}
+
+/** A tenant's webhook clients (never their secrets): `rotating` while an old secret is still valid. */
+export async function listWebhookClients(db: Queryable, tenantId: string) {
+  const { rows } = await db.query<{ id: string; created_at: Date; rotated_at: Date | null; n: number }>(
+    'SELECT id, created_at, rotated_at, cardinality(secrets) AS n FROM webhook_clients WHERE tenant_id = $1 ORDER BY created_at, id',
+    [tenantId],
+  );
+  return rows.map((r) => ({ client_id: r.id, created_at: r.created_at.toISOString(), rotated_at: r.rotated_at?.toISOString() ?? null, rotating: r.n > 1 }));
 }
 
 /** Why a webhook request was refused; always answered 401. */

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Queryable } from '../db/pool.ts';
+import { budgetLimit } from './rate-limit.ts';
 
 export interface AccountView {
   org: { id: string; name: string; created_at: string };
@@ -8,7 +9,7 @@ export interface AccountView {
   send_quota: { max_24_hour: null; max_send_rate: number | null; sent_last_24_hours: number };
   production_access: null;
   cloudformation: null;
-  plan: { tier: 'self-hosted'; retention_days: null; api_rate_limit_per_minute: number };
+  plan: { tier: 'self-hosted'; retention_days: null; api_rate_limit_per_minute: number; send_rate_limit_per_minute: number };
   guardrail: {
     newsletters_paused: boolean;
     paused_at: string | null;
@@ -70,7 +71,8 @@ export async function accountSnapshot(db: Queryable, config: Config, tenantId: s
     plan: {
       tier: 'self-hosted',
       retention_days: null,
-      api_rate_limit_per_minute: environment === 'test' ? config.rateLimit.testPerMinute : config.rateLimit.livePerMinute,
+      api_rate_limit_per_minute: budgetLimit(config.rateLimit, 'api', environment),
+      send_rate_limit_per_minute: budgetLimit(config.rateLimit, 'send', environment),
     },
     guardrail: {
       newsletters_paused: t.newsletter_paused_at !== null,

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { maskEmail } from '../log.ts';
+import { isMessageStatus, MESSAGE_STATUSES } from '../outbox/status.ts';
 import { decodeCursor, encodeCursor, UUID, type Window } from './cursor.ts';
 
 export interface MessageView {
@@ -36,7 +37,6 @@ const STATUS_ALIASES: Record<string, string> = {
   Send: 'sent', Delivery: 'delivered', Bounce: 'bounced', Complaint: 'complained', Reject: 'failed',
   Open: 'opened', Click: 'clicked',
 };
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'suppressed', 'failed', 'expired', 'cancelled'];
 
 /** Timeline types as the reference names them (SES event types); ours pass through otherwise. */
 const EVENT_TYPES: Record<string, string> = {
@@ -90,7 +90,7 @@ function view(r: Row, unmask: boolean): MessageView {
 
 export function normalizeStatus(status: string): string {
   const s = STATUS_ALIASES[status] ?? status;
-  if (!MESSAGE_STATUSES.includes(s)) {
+  if (!isMessageStatus(s)) {
     throw new DomainError('invalid', 'validation_failed', `status must be one of ${[...MESSAGE_STATUSES, ...Object.keys(STATUS_ALIASES)].join(', ')}`);
   }
   return s;

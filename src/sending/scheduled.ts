@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { UUID } from '../observability/cursor.ts';
-import { DISPATCH_CHANNEL, scheduledTime } from './submit.ts';
+import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { scheduledTime } from './submit.ts';
 
 /** A scheduled transactional message after PATCH /v1/messages/{id} or its cancel. */
 export interface ScheduledMessageView {

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
+import { advanceStatusSql } from '../outbox/advance.ts';
 
 export type EngagementType = 'open' | 'click';
 
@@ -10,8 +11,8 @@ const TARGET: Record<EngagementType, string> = { open: 'opened', click: 'clicked
  * forward in the same statement. Every request is a row (recipients really do open twice; unique
  * opens are counted per message when reading), so dedupe_key stays NULL.
  *
- * The order is migration 003's message_status_rank(), the one definition shared with provider
- * events, with a floor: only a message that has been sent (rank >= sent) moves. src/events'
+ * The move is the outbox's advanceStatusSql (forward only, shared with provider events), with a
+ * floor: only a message that has been sent (rank >= sent) moves. src/events'
  * applyEvents() would also raise queued/sending messages, and a `sending` one turned `opened`
  * would make the dispatcher's write-back (which expects sending) drop its send record.
  *
@@ -24,20 +25,17 @@ export async function recordEngagement(
   data: Record<string, unknown>,
 ): Promise<boolean> {
   const { rows } = await db.query<{ recorded: boolean }>({
-    name: 'tracking_record_v1',
+    name: 'tracking_record_v2',
     text: `WITH msg AS (
              SELECT id, tenant_id FROM messages WHERE id = $1
            ), ev AS (
              INSERT INTO message_events (id, tenant_id, message_id, type, occurred_at, data, dedupe_key)
              SELECT $2, tenant_id, id, $3, now(), $4::jsonb, NULL FROM msg
              RETURNING id
+           ), target AS (
+             SELECT id AS message_id, $5::text AS target_status, NULL::text AS learn_provider_id FROM msg
            ), moved AS (
-             UPDATE messages m SET status = $5, updated_at = now()
-               FROM msg
-              WHERE m.id = msg.id
-                AND message_status_rank(m.status) >= message_status_rank('sent')
-                AND message_status_rank(m.status) < message_status_rank($5)
-             RETURNING m.id
+             ${advanceStatusSql('target', { floor: 'sent' })}
            )
            SELECT EXISTS (SELECT 1 FROM ev) AS recorded, (SELECT count(*) FROM moved) AS moved`,
     values: [messageId, newId(), type, JSON.stringify(data), TARGET[type]],

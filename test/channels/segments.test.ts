@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { countSegments } from '../../src/channels/sms/segments.ts';
 import { STATE_OF_STATUS, statusesOfState } from '../../src/channels/types.ts';
-import { MESSAGE_STATUSES } from '../../src/observability/messages.ts';
+import { MESSAGE_STATUSES } from '../../src/outbox/status.ts';
 
 describe('SMS segments', () => {
   it('GSM-7: 160 septets in one segment, 153 per concatenated segment', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannelTransports } from '../../src/channels/index.ts';
 import type { ChannelTransports } from '../../src/channels/types.ts';
-import { claimMessages, releaseMessages } from '../../src/dispatch/claim.ts';
+import { claimMessages, releaseMessages } from '../../src/outbox/claim.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Transport } from '../../src/transports/transport.ts';

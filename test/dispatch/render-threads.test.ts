@@ -1,7 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { authenticate } from 'mailauth';
+import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.ts';
 import { JobRenderer, RenderFailure, type ListMessage } from '../../src/jobs/render.ts';
 import type { TemplateSource } from '../../src/jobs/template.ts';
+import type { MessageSigner, Signing } from '../../src/sending/compose.ts';
 import { startTestApp, tenantWithToken, testConfig, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { seedList } from '../jobs/helpers.ts';
@@ -127,5 +131,37 @@ describe('rendering in worker threads', () => {
       expect(out.html).not.toContain('href="https://acme.example/x"');
       expect(out.text).toBe(`T ${out.listUnsubscribe!.url}`);
     });
+  });
+
+  it('composes and DKIM-signs in the thread: the raw message parses and verifies, per recipient', async () => {
+    const config = testConfig(database.url);
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const signing: Signing = { dkim: { domainName: 'acme.test', keySelector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }, envelopeFrom: 'bounce@rp.acme.test' };
+    const asked: string[] = [];
+    const signer: MessageSigner = { signingFor: async (tenant, from) => (asked.push(`${tenant} ${from}`), signing) };
+    renderer = new JobRenderer(database.db, config.tracking, { threads: 2 });
+    renderer.signer = signer;
+    const jobId = await job({ subject: 'Grüße {{ preferences.name }}', html: '<p>Hallo {{ preferences.name }}, <a href="https://acme.example/x">mehr</a></p>', text: 'Hallo {{ preferences.name }}' });
+    await database.db.query('UPDATE send_jobs SET track_clicks = true, track_opens = true WHERE id = $1', [jobId]);
+    const messages = Array.from({ length: 40 }, (_, i) => ({ ...message(jobId, { name: `Zoë ${i}` }), recipient: `r${i}@example.com` }));
+    const composed = await Promise.all(renderer.composeMany(messages).values());
+    expect(new Set(asked)).toEqual(new Set([`${tenantId} news@acme.test`]));
+    const p = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    for (const [i, c] of composed.entries()) {
+      expect(c).toMatchObject({ id: messages[i].id, to: `r${i}@example.com`, envelopeFrom: 'bounce@rp.acme.test', messageId: `<${messages[i].id}@acme.test>` });
+      const parsed = await simpleParser(c.raw);
+      expect(parsed.subject).toBe(`Grüße Zoë ${i}`);
+      expect(parsed.text).toBe(`Hallo Zoë ${i}`);
+      expect(parsed.html).toContain(`Hallo Zoë ${i}, <a href="${config.tracking.baseUrl}/t/c/`);
+      expect(parsed.html).toContain(`${config.tracking.baseUrl}/t/o/`);
+      expect(parsed.headers.get('x-send-engine-message-id')).toBe(messages[i].id);
+      const auth = await authenticate(c.raw, {
+        resolver: async (name, rr) => (rr === 'TXT' && name === 's1._domainkey.acme.test' ? [[`v=DKIM1; k=rsa; p=${p}`]] : Promise.reject(Object.assign(new Error('none'), { code: 'ENOTFOUND' }))),
+        ip: '127.0.0.1',
+        helo: 'localhost',
+        sender: 'bounce@rp.acme.test',
+      });
+      expect(auth.dkim.results[0]).toMatchObject({ signingDomain: 'acme.test', status: { result: 'pass' } });
+    }
   });
 });

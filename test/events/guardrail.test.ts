@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimMessages } from '../../src/dispatch/claim.ts';
+import { claimMessages } from '../../src/outbox/claim.ts';
 import { newsletterState } from '../../src/events/guardrail.ts';
 import { newId } from '../../src/ids.ts';
 import { tenantWithToken, TEST_JWT_SECRET } from '../helpers/app.ts';

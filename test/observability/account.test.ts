@@ -44,7 +44,7 @@ describe('GET /v1/account', () => {
     const body = res.json;
     expect(body.org).toMatchObject({ id: tenantId, name: 'Acme' });
     expect(body.send_quota).toEqual({ max_24_hour: null, max_send_rate: 25, sent_last_24_hours: 5 });
-    expect(body.plan).toMatchObject({ tier: 'self-hosted', api_rate_limit_per_minute: 600 });
+    expect(body.plan).toMatchObject({ tier: 'self-hosted', api_rate_limit_per_minute: 600, send_rate_limit_per_minute: 300_000 });
     expect(body.guardrail).toMatchObject({ newsletters_paused: false, window_days: 7, sent: 9 });
     expect(body.guardrail.complaint_rate).toBeCloseTo(1 / 9);
     expect(body.guardrail.hard_bounce_rate).toBeCloseTo(2 / 9);

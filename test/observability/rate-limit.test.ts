@@ -8,7 +8,12 @@ let database: TestDatabase;
 let apiA: TestApp;
 let apiB: TestApp;
 
-const env = { RATE_LIMIT_LIVE_PER_MINUTE: '5', RATE_LIMIT_TEST_PER_MINUTE: '2', RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '4' };
+const env = { RATE_LIMIT_LIVE_PER_MINUTE: '5', RATE_LIMIT_TEST_PER_MINUTE: '2', RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '4', SEND_RATE_LIMIT_LIVE_PER_MINUTE: '8', REQUIRE_VERIFIED_DOMAIN: 'false' };
+
+const send = (i: number) => ({
+  message_type: 'transactional', from: 'app@budget.test', to: [`r${i}@example.com`], subject: 'Hi', html: '<p>Hi</p>', text: 'Hi',
+  tags: { campaign_id: 'c', site_id: 's', list_id: 'l', segment: 'all' }, idempotency_key: `budget-${i}`,
+});
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -53,6 +58,25 @@ describe('per-tenant rate limit', () => {
       expect(health.status).toBe(200);
       expect(health.headers.get('x-ratelimit-limit')).toBeNull();
     }
+  });
+
+  it('sends spend their own budget: an exhausted read budget does not stop them, and they do not eat it', async () => {
+    const { token } = await tenantWithToken(database.db);
+    for (let i = 0; i < 5; i++) expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token })).status).toBe(200);
+    expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token })).json.error).toBe('rate_limited');
+    // Concurrent sends across both API processes: decided together, exactly the budget admitted.
+    const sends = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 ? apiB.baseUrl : apiA.baseUrl, 'POST', '/v1/send-jobs', { token, body: send(i) })));
+    const accepted = sends.filter((r) => r.status === 200);
+    const refused = sends.filter((r) => r.status === 429);
+    expect(accepted).toHaveLength(8);
+    expect(accepted.every((r) => r.headers.get('x-ratelimit-limit') === '8')).toBe(true);
+    expect(refused).toHaveLength(2);
+    expect(refused[0].json).toMatchObject({ error: 'rate_limited', message: 'send rate limit of 8 send requests per minute exceeded' });
+    // A refused send wrote nothing: 8 jobs, 8 messages.
+    const { rows } = await database.db.query(`SELECT count(*)::int AS n FROM messages m JOIN proxy_jobs j ON j.id = m.proxy_job_id WHERE j.idempotency_key LIKE 'budget-%'`);
+    expect(rows[0].n).toBe(8);
+    const account = await call(apiA.baseUrl, 'GET', '/v1/account', { token: (await tenantWithToken(database.db)).token });
+    expect(account.json.plan).toMatchObject({ api_rate_limit_per_minute: 5, send_rate_limit_per_minute: 8 });
   });
 
   it('the window slides: requests older than a minute no longer count', async () => {

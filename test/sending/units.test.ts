@@ -1,7 +1,7 @@
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { retryDelayMs } from '../../src/dispatch/results.ts';
+import { retryDelayMs } from '../../src/dispatch/dispatcher.ts';
 import { maskEmail } from '../../src/log.ts';
 import { composeMessage } from '../../src/sending/compose.ts';
 import { canonicalJson, requestHash } from '../../src/sending/idempotency.ts';

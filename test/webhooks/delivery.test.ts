@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../src/db/pool.ts';
-import { recordOutcomes } from '../../src/dispatch/results.ts';
+import { recordOutcomes } from '../../src/outbox/outcomes.ts';
 import { applyEvents, type EventRules } from '../../src/events/ingest.ts';
 import { normalizeContractEvent, normalizeSesMessage } from '../../src/events/normalize.ts';
 import { newId } from '../../src/ids.ts';

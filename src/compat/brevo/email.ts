@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { withTransaction } from '../../db/pool.ts';
 import { defaultSender, verifiedDomainRequired } from '../../domains/domains.ts';
 import { newId } from '../../ids.ts';
 import { maskEmail } from '../../log.ts';
 import { resolveWindow } from '../../observability/cursor.ts';
 import { getMessageEvents, getSendCopy, listSendCopies } from '../../observability/messages.ts';
 import { cancelScheduledSend } from '../../sending/scheduled.ts';
-import { submitProxySend, type SendInput } from '../../sending/submit.ts';
+import { submitProxySend, submitProxySendsTogether, type SendInput } from '../../sending/submit.ts';
 import { templateIdByNumber } from '../../templates/templates.ts';
 import { DomainError } from '../../errors.ts';
 import { brevoFailures, invalidParameter, missing, notSupported } from './errors.ts';
@@ -95,16 +94,9 @@ export async function emailRoutes(app: FastifyInstance, deps: BrevoDeps) {
         request.log.info({ job_id: result.jobId, replayed: result.replayed }, 'brevo send accepted');
         return reply.code(201).send({ messageId: brevoMessageId(result.jobId, from) });
       }
-      // Every version or none: one transaction.
-      const versions = body.messageVersions;
-      const ids = await withTransaction(db, async (client) => {
-        const out: string[] = [];
-        for (const [i, version] of versions.entries()) {
-          const input = toSendInput(body, version, from, templateId, `${key}:${i}`);
-          out.push((await submitProxySend(client, tenantId, input, submitOptions)).jobId);
-        }
-        return out;
-      });
+      // Every version or none: checked first, then written in one statement.
+      const inputs = body.messageVersions.map((version, i) => toSendInput(body, version, from, templateId, `${key}:${i}`));
+      const ids = (await submitProxySendsTogether(db, tenantId, inputs, submitOptions)).map((r) => r.jobId);
       request.log.info({ job_ids: ids }, 'brevo message versions accepted');
       return reply.code(201).send({ messageIds: ids.map((id) => brevoMessageId(id, from)) });
     },

@@ -31,6 +31,10 @@ export async function brevoCompat(app: FastifyInstance, deps: BrevoDeps) {
   await app.register(brevoApi, { ...deps, prefix: '/v3' });
   await app.register(
     async (scoped, opts: BrevoDeps & { prefix?: string }) => {
+      // The same operations as under /v3: /openapi.json lists them once (docs/compat/brevo.md names both base URLs).
+      scoped.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, hide: true };
+      });
       scoped.setNotFoundHandler((request, reply) =>
         brevoErrorHandler(new BrevoError(404, 'document_not_found', `route ${request.method} ${request.url.split('?')[0]} not found`, 'not_found'), request, reply),
       );

@@ -174,20 +174,6 @@ CREATE TABLE undeliverable_pending (
   event_id  uuid PRIMARY KEY
 );
 
--- Its own trigger (count_message_events keeps the counters), once per statement, whoever inserts.
-CREATE FUNCTION track_undeliverable() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO undeliverable_pending (event_id)
-  SELECT id FROM new_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression');
-  RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER message_events_undeliverable
-  AFTER INSERT ON message_events
-  REFERENCING NEW TABLE AS new_events
-  FOR EACH STATEMENT EXECUTE FUNCTION track_undeliverable();
-
 -- Folds up to `batch` queued events; returns how many. One applier at a time (the advisory lock),
 -- called by the worker's applier loop, before every read of the list and before an exclusion, so
 -- readers always see every committed event.
@@ -212,3 +198,5 @@ $$;
 
 -- Feedback recorded before this migration.
 SELECT undeliverable_apply(array(SELECT id FROM message_events WHERE type IN ('bounce', 'complaint', 'reject', 'suppression')));
+
+-- Functions and triggers on these tables: src/db/functions/*.sql (re-applied by migrate, never copied here).

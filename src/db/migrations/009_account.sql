@@ -8,20 +8,5 @@ CREATE TABLE tenant_hourly_sends (
   PRIMARY KEY (tenant_id, hour)
 );
 
-CREATE FUNCTION count_hourly_sends() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO tenant_hourly_sends AS h (tenant_id, hour, sent)
-  SELECT n.tenant_id, date_trunc('hour', n.recorded_at), count(*)
-    FROM new_events n
-   WHERE n.type = 'send'
-   GROUP BY 1, 2
-   ORDER BY 1, 2  -- a fixed lock order across concurrent writers
-  ON CONFLICT (tenant_id, hour) DO UPDATE SET sent = h.sent + EXCLUDED.sent;
-  RETURN NULL;
-END
-$$;
 
-CREATE TRIGGER message_events_hourly_sends
-  AFTER INSERT ON message_events
-  REFERENCING NEW TABLE AS new_events
-  FOR EACH STATEMENT EXECUTE FUNCTION count_hourly_sends();
+-- Functions and triggers on these tables: src/db/functions/*.sql (re-applied by migrate, never copied here).

@@ -6,7 +6,7 @@ import type { Scope } from '../../auth/scopes.ts';
 import type { Db } from '../../db/pool.ts';
 import { tenantExists } from '../../tenants/tenants.ts';
 import { forbidden, HttpError, unauthorized, unprocessable } from '../errors.ts';
-import { createRateLimiter, type RateLimitSettings } from './rate-limit.ts';
+import { createRateLimiter, type RateBudget, type RateLimitSettings } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -20,6 +20,8 @@ declare module 'fastify' {
      * Default: `Authorization: Bearer <token>`.
      */
     credentialHeader?: string;
+    /** The rate budget the route spends (src/http/plugins/rate-limit.ts); `api` unless said. */
+    rateBudget?: RateBudget;
   }
   interface FastifyRequest {
     principal: Principal;

@@ -1,14 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/jwt.ts';
 import type { Db } from '../../db/pool.ts';
-import { hitRateLimit, pruneRateCounters, type RateDecision } from '../../observability/rate-limit.ts';
+import type { Config } from '../../config.ts';
+import { budgetLimit, createRateCounter, pruneRateCounters, type RateBudget, type RateDecision } from '../../observability/rate-limit.ts';
 import { errorBody, errorContentType } from '../errors.ts';
 
-export interface RateLimitSettings {
-  livePerMinute: number;
-  testPerMinute: number;
-  authFailuresPerMinute: number;
-}
+export type RateLimitSettings = Config['rateLimit'];
+export type { RateBudget };
 
 const PRUNE_EVERY_MS = 60_000;
 const MAX_BLOCKED_IPS = 10_000;
@@ -37,6 +35,7 @@ export function createRateLimiter(db: Db, settings: RateLimitSettings) {
   // IPs this process has seen exceed the auth-failure limit. Other processes learn it from the
   // shared counter on their next failure from that IP.
   const blockedIps = new Map<string, number>();
+  const counter = createRateCounter(db);
   let nextPrune = 0;
 
   function prune() {
@@ -60,7 +59,7 @@ export function createRateLimiter(db: Db, settings: RateLimitSettings) {
 
     /** Counts a failed authentication; answers 429 (and returns true) once the IP is over its limit. */
     async authFailed(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-      const d = await hitRateLimit(db, `authfail:${request.ip}`, settings.authFailuresPerMinute);
+      const d = await counter.hit(`authfail:${request.ip}`, settings.authFailuresPerMinute);
       if (d.allowed) return false;
       if (blockedIps.size >= MAX_BLOCKED_IPS) blockedIps.clear();
       blockedIps.set(request.ip, Date.now() + d.retryAfterSeconds * 1000);
@@ -68,15 +67,23 @@ export function createRateLimiter(db: Db, settings: RateLimitSettings) {
       return true;
     },
 
-    /** Spends one request of the tenant's budget; sets the headers; answers 429 when none is left. */
+    /**
+     * Spends one request of the tenant's budget for this route (api, or send); sets the headers;
+     * answers 429 when none is left.
+     */
     async consume(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<boolean> {
       prune();
       const environment = principal.environment ?? 'live';
-      const limit = environment === 'test' ? settings.testPerMinute : settings.livePerMinute;
-      const d = await hitRateLimit(db, `tenant:${principal.tenantId}:${environment}`, limit);
+      const budget: RateBudget = request.routeOptions.config?.rateBudget ?? 'api';
+      const limit = budgetLimit(settings, budget, environment);
+      // The API bucket keeps its old name: counters in flight during an upgrade still count.
+      const bucket = budget === 'send' ? `send:${principal.tenantId}:${environment}` : `tenant:${principal.tenantId}:${environment}`;
+      const d = await counter.hit(bucket, limit);
       setHeaders(reply, d);
       if (d.allowed) return false;
-      refuse(request, reply, d.retryAfterSeconds, `rate limit of ${limit} requests per minute exceeded`);
+      refuse(request, reply, d.retryAfterSeconds, budget === 'send'
+        ? `send rate limit of ${limit} send requests per minute exceeded`
+        : `rate limit of ${limit} requests per minute exceeded`);
       return true;
     },
   };

@@ -27,7 +27,10 @@ const Account = {
     cloudformation: { type: 'null' },
     plan: {
       type: 'object',
-      properties: { tier: { type: 'string' }, retention_days: { type: ['integer', 'null'] }, api_rate_limit_per_minute: { type: 'integer' } },
+      properties: {
+        tier: { type: 'string' }, retention_days: { type: ['integer', 'null'] },
+        api_rate_limit_per_minute: { type: 'integer' }, send_rate_limit_per_minute: { type: 'integer' },
+      },
     },
     default_from: { type: ['string', 'null'], description: 'Sender of list send jobs without `from` (PATCH /v1/account)' },
     guardrail: {

@@ -52,7 +52,8 @@ export async function proxySendRoutes(app: FastifyInstance, deps: AppDeps & { re
   app.post<{ Body: SendBody; Headers: { 'idempotency-key'?: string } }>(
     '/v1/send-jobs',
     {
-      config: { scope: 'send' },
+      // Sends spend the send budget, not the API's per-minute request budget.
+      config: { scope: 'send', rateBudget: 'send' },
       bodyLimit: SEND_BODY_LIMIT,
       validatorCompiler: (route) => (route.httpPart === 'body' ? validateSend() : app.validatorCompiler!(route)),
       schema: {

@@ -76,7 +76,7 @@ export async function smsRoutes(app: FastifyInstance, deps: AppDeps) {
   app.post<Id & { Body: { decision: 'approve' | 'reject'; note?: string } }>(
     '/v1/sms/sender-id-requests/:id/review',
     {
-      preHandler: operatorOnly(config.channels.adminToken),
+      preHandler: operatorOnly(config.adminToken),
       schema: {
         summary: 'Operator only (Bearer ADMIN_TOKEN): approve or reject a sender id request', tags, security,
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } }, body: ReviewBody,

@@ -84,9 +84,3 @@ export async function recordOutcomes(db: Queryable, workerId: string, outcomes: 
   ]);
   return rows.map((r) => ({ id: r.id, kind: r.kind, status: r.status, leasedBy: r.leased_by }));
 }
-
-/** Exponential backoff with jitter: base * 2^(attempt-1), capped, then scaled by a random 50-100%. */
-export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return ceiling * (0.5 + random() / 2);
-}

@@ -1,0 +1,121 @@
+import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDomain } from '../../src/domains/domains.ts';
+import { TEST_JWT_SECRET, tenantWithToken, testConfig } from '../helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { startDnsServer, type TestDnsServer } from '../domains/dns-server.ts';
+import { until } from '../helpers/wait.ts';
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/send-engine.mjs');
+
+let database: TestDatabase;
+let sink: SmtpSink;
+let dns: TestDnsServer;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  sink = await startSmtpSink();
+  dns = await startDnsServer();
+});
+afterAll(async () => {
+  await sink?.close();
+  await dns?.close();
+  await database?.drop();
+});
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, [BIN, ...args], {
+    env: { ...process.env, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', DNS_SERVERS: dns.address, NO_COLOR: '1', ...env },
+    timeout: 60_000,
+  }).then((r) => ({ code: 0, ...r }), (err) => err as { code: number; stdout: string; stderr: string });
+
+/** A port nothing listens on: bound, then released. */
+const downPort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+describe('CLI mistakes are one line, never a stack trace', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unknown scope', ['key', 'create', '--tenant', '01890000-0000-7000-8000-000000000001', '--scopes', 'send,launch.missiles'], /unknown scope\(s\): launch\.missiles; known: send,/],
+    ['missing flag', ['key', 'create', '--scopes', 'send'], /required option '--tenant <id>' not specified \(add --help for usage\)/],
+    ['bad id', ['key', 'revoke', '--key', 'not-a-uuid'], /--key must be a key id \(uuid\)/],
+    ['unknown send job', ['job', 'watch', '01890000-0000-7000-8000-00000000dead'], /send job 01890000-0000-7000-8000-00000000dead not found/],
+    ['bad job id', ['job', 'watch', 'nope'], /value 'nope' is invalid for argument 'id'\. must be an id \(uuid\) \(add --help for usage\)/],
+    ['unknown command', ['tenant', 'explode'], /unknown command 'explode'/],
+    ['bad lifetime', ['token', 'issue', '--tenant', '01890000-0000-7000-8000-000000000001', '--ttl', 'forever'], /option '--ttl <ttl>' argument 'forever' is invalid\. use a number and a unit, e\.g\. 1h, 30d/],
+  ];
+  for (const [what, args, expected] of cases) {
+    it(what, async () => {
+      const r = await cli(args);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(expected);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+});
+
+describe('send-engine doctor', () => {
+  it('passes against a real SMTP server: database, clock, transport (EHLO), domains', async () => {
+    const r = await cli(['doctor'], { SEND_ENGINE_TRANSPORT: sink.url });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/✓ database\s+PostgreSQL \d+/);
+    expect(r.stdout).toMatch(/✓ clock\s+within \d+ ms/);
+    expect(r.stdout).toMatch(new RegExp(`✓ transport\\s+smtp://127\\.0\\.0\\.1:\\d+: connected, EHLO answered`));
+    expect(r.stdout).toContain('all checks passed');
+  });
+
+  it('names a transport that is down and a domain whose records are missing, with the fix, and exits 1', async () => {
+    const { tenantId } = await tenantWithToken(database.db);
+    const config = testConfig(database.url, { DNS_SERVERS: dns.address });
+    await createDomain(database.db, { settings: config.domains, secretsKey: config.secretsKey }, tenantId, 'unpublished.doctor.test');
+    const port = await downPort();
+    const r = await cli(['doctor'], { SEND_ENGINE_TRANSPORT: `smtp://127.0.0.1:${port}` });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`✗ transport\\s+smtp://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+    expect(r.stdout).toContain('fix: nothing listens there: start the relay, or correct the host and port in SEND_ENGINE_TRANSPORT');
+    expect(r.stdout).toMatch(/✗ domain unpublished\.doctor\.test .*TXT \S+\._domainkey\.unpublished\.doctor\.test/);
+    expect(r.stdout).toMatch(/fix: publish: TXT /);
+    expect(r.stdout).toContain('2 problem(s) found');
+  });
+});
+
+describe('send-engine job watch', () => {
+  it('follows a job until it ends and prints its counters (a line per change when not a terminal)', async () => {
+    const { tenantId } = await tenantWithToken(database.db);
+    const jobId = '01890000-0000-7000-8000-0000000a11ce';
+    await database.db.query(`INSERT INTO lists (tenant_id, id) VALUES ($1, '01890000-0000-7000-8000-00000000715d')`, [tenantId]);
+    await database.db.query(`INSERT INTO campaigns (id, tenant_id) VALUES ('01890000-0000-7000-8000-0000000ca4a1', $1)`, [tenantId]);
+    await database.db.query(
+      `INSERT INTO send_jobs (id, tenant_id, list_id, campaign_id, from_address, template, scheduled_at, status, finished_at)
+       VALUES ($1, $2, '01890000-0000-7000-8000-00000000715d', '01890000-0000-7000-8000-0000000ca4a1', 'a@b.test', '{"subject":"x","text":"x"}', now(), 'running', NULL)`,
+      [jobId, tenantId],
+    );
+    await database.db.query(
+      `INSERT INTO messages (id, tenant_id, recipient, status, send_job_id, subscriber_id) SELECT uuid_v7(), $1, 'w' || i || '@x.test', 'queued', $2, gen_random_uuid() FROM generate_series(1, 4) i`,
+      [tenantId, jobId],
+    );
+    const child = spawn(process.execPath, [BIN, 'job', 'watch', jobId, '--interval', '200'], {
+      env: { ...process.env, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', NO_COLOR: '1' },
+    });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdout.on('data', (d) => (stdout += d));
+    await until(() => stdout.includes('running'), 20_000, 'the watch prints the running job');
+    await database.db.query(`UPDATE messages SET status = 'sent', sent_at = now() WHERE send_job_id = $1`, [jobId]);
+    await database.db.query(`UPDATE send_jobs SET status = 'completed', finished_at = now() WHERE id = $1`, [jobId]);
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/running: 0 sent, .* 4 queued of 4/);
+    expect(stdout).toMatch(/completed: 4 sent, .* 0 queued of 4/);
+  });
+});
