@@ -61,8 +61,8 @@ beforeAll(async () => {
   dispatcher = new Dispatcher(database.db, database.url, transport, api.config.dispatch, logger, new JobRenderer(database.db, api.config.tracking), undefined, channels);
   await dispatcher.start();
   tenantId = (await createTenant(database.db, 'acme')).id;
-  key = (await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients'], { environment: 'live' })).secret;
-  otherKey = (await createApiKey(database.db, (await createTenant(database.db, 'other')).id, DEFAULT_SCOPES, { environment: 'live' })).secret;
+  key = (await createApiKey(database.db, tenantId, [...DEFAULT_SCOPES, 'analytics.search.recipients', 'lists.manage'], { environment: 'live' })).secret;
+  otherKey = (await createApiKey(database.db, (await createTenant(database.db, 'other')).id, [...DEFAULT_SCOPES, 'lists.manage'], { environment: 'live' })).secret;
   sendOnlyKey = (await createApiKey(database.db, tenantId, ['send'], { environment: 'live' })).secret;
   brevo = client(key);
 }, 60_000);
@@ -403,6 +403,51 @@ describe('transactional SMS and WhatsApp', () => {
     expect(closed).toMatchObject({ status: 400, body: { error: 'session_window_closed' } });
     const template = await failure(brevo.transactionalWhatsApp.sendWhatsappMessage({ senderNumber: '33700000000', contactNumbers: ['33612345671'], templateId: 3, params: {} }));
     expect(template.body.message).toMatch(/^templateId is not supported/);
+  });
+});
+
+describe('lists and contacts (/v3/contacts)', () => {
+  it('lists: create (numbered per tenant), get, list, rename, delete; each call\'s error', async () => {
+    const { id } = await brevo.contacts.createList({ name: 'Newsletter', folderId: 1 });
+    expect(Number.isInteger(id)).toBe(true);
+    expect(await brevo.contacts.getList({ listId: id })).toMatchObject({ id, name: 'Newsletter', folderId: 1, totalSubscribers: 0 });
+    await brevo.contacts.updateList({ listId: id, name: 'Weekly' });
+    const all = await brevo.contacts.getLists({ limit: 50 });
+    expect(all.lists!.map((l) => [l.id, l.name])).toContainEqual([id, 'Weekly']);
+    expect((await client(otherKey).contacts.createList({ name: 'Theirs', folderId: 1 })).id).toBe(1);
+    expect(await failure(client(otherKey).contacts.getList({ listId: id + 50 }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.contacts.createList({ name: 'X', folderId: 7 }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(brevo.contacts.updateList({ listId: 999_999, name: 'x' }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(client(sendOnlyKey).contacts.getLists({}))).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
+    await brevo.contacts.deleteList({ listId: id });
+    expect(await failure(brevo.contacts.deleteList({ listId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+  });
+
+  it('contacts: created in lists with attributes, read across lists, added and removed, deleted; the native API sees them', async () => {
+    const [a, b] = await Promise.all([brevo.contacts.createList({ name: 'A', folderId: 1 }), brevo.contacts.createList({ name: 'B', folderId: 1 })]);
+    const address = unique('contact');
+    const created = await brevo.contacts.createContact({ email: address, attributes: { FIRSTNAME: 'Ada', LASTNAME: 'Lovelace', PLAN: 'pro' }, listIds: [a.id] });
+    expect(created?.id).toBeTruthy();
+    const native = await call(api.baseUrl, 'GET', `/v1/lists/${(await database.db.query('SELECT id FROM lists WHERE tenant_id = $1 AND number = $2', [tenantId, a.id])).rows[0].id}/contacts?email=${encodeURIComponent(address)}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(native.json.data[0]).toMatchObject({ email: address, first_name: 'Ada', last_name: 'Lovelace', properties: { PLAN: 'pro' }, status: 'active' });
+    await brevo.contacts.addContactToList({ listId: b.id, body: { emails: [address] } });
+    const info = await brevo.contacts.getContactInfo({ identifier: address });
+    expect(info).toMatchObject({ email: address, attributes: { FIRSTNAME: 'Ada', LASTNAME: 'Lovelace', PLAN: 'pro' }, emailBlacklisted: false });
+    expect([...info.listIds].sort()).toEqual([a.id, b.id].sort());
+    const dup = await failure(brevo.contacts.createContact({ email: address, listIds: [a.id] }));
+    expect(dup).toMatchObject({ status: 400, body: { code: 'duplicate_parameter' } });
+    await brevo.contacts.createContact({ email: address, attributes: { PLAN: 'team' }, listIds: [a.id], updateEnabled: true });
+    expect((await brevo.contacts.getContactInfo({ identifier: address })).attributes).toMatchObject({ PLAN: 'team' });
+    const removed = await brevo.contacts.removeContactFromList({ listId: b.id, body: { emails: [address, unique('absent')] } });
+    expect(removed.contacts).toMatchObject({ success: [address], total: 1 });
+    expect((await brevo.contacts.getContactInfo({ identifier: address })).listIds).toEqual([a.id]);
+    expect(await failure(brevo.contacts.createContact({ email: unique('nolist') }))).toMatchObject({ status: 400, body: { code: 'missing_parameter', message: 'listIds is missing' } });
+    expect(await failure(brevo.contacts.createContact({ email: unique('x'), listIds: [999_999] }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.contacts.addContactToList({ listId: 999_999, body: { emails: [address] } }))).toMatchObject({ status: 404 });
+    expect(await failure(client(otherKey).contacts.getContactInfo({ identifier: address }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    await brevo.contacts.deleteContact({ identifier: address });
+    expect(await failure(brevo.contacts.getContactInfo({ identifier: address }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    expect(await failure(brevo.contacts.deleteContact({ identifier: address }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
   });
 });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../http/app.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
 import { channelRoutes } from './channels.ts';
+import { contactRoutes } from './contacts.ts';
 import { domainRoutes } from './domains.ts';
 import { emailRoutes } from './email.ts';
 import { BrevoError, brevoErrorHandler } from './errors.ts';
@@ -20,6 +21,7 @@ async function brevoApi(app: FastifyInstance, opts: BrevoDeps & { prefix?: strin
   await app.register(webhookRoutes, deps);
   await app.register(domainRoutes, deps);
   await app.register(channelRoutes, deps);
+  await app.register(contactRoutes, deps);
 }
 
 /**
