@@ -12,7 +12,9 @@ import { createTenant } from '../../src/tenants/tenants.ts';
 import { smtpTransport } from '../../src/transports/smtp.ts';
 import { startGraphEmulator, startTwilioEmulator, type Emulator } from '../channels/emulators.ts';
 import { startDnsServer, type TestDnsServer } from '../domains/dns-server.ts';
-import { call, startTestApp, type TestApp } from '../helpers/app.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { startOrchestration, type Orchestration } from '../../src/orchestration/boss.ts';
+import { call, testConfig, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { until } from '../helpers/wait.ts';
@@ -33,6 +35,7 @@ let twilio: Emulator;
 let graph: Emulator;
 let dns: TestDnsServer;
 let api: TestApp;
+let orchestration: Orchestration;
 let dispatcher: Dispatcher;
 let transport: ReturnType<typeof smtpTransport>;
 let channels: ChannelTransports = {};
@@ -49,13 +52,17 @@ beforeAll(async () => {
   database = await createTestDatabase();
   sink = await startSmtpSink();
   [twilio, graph, dns] = await Promise.all([startTwilioEmulator(), startGraphEmulator(), startDnsServer()]);
-  api = await startTestApp(database.db, database.url, {
+  const config = testConfig(database.url, {
     DEFAULT_FROM_ADDRESS: 'hello@acme.test', DISPATCH_POLL_MS: '50', SEND_RETRY_BASE_MS: '50',
     SECRETS_KEY, WEBHOOK_ALLOW_PRIVATE: 'true', ADMIN_TOKEN, DNS_SERVERS: dns.address, PROVIDER_ALLOW_PRIVATE: 'true',
     SMS_PROVIDER_URL: `http://AC1:tok@${new URL(twilio.url).host}`,
     WHATSAPP_GRAPH_BASE_URL: `${graph.url}/v21.0`, WHATSAPP_PHONE_NUMBER_ID: '100200300', WHATSAPP_ACCESS_TOKEN: 'platform-token',
   });
   const logger = createLogger('silent');
+  // Campaigns need the scheduler and its worker (pg-boss), as in `send-engine start`.
+  orchestration = await startOrchestration(database.url, database.db, logger, { worker: true, sendJobs: { chunkSize: 100, defaultRatePerSecond: null, checkEverySeconds: 1 } });
+  const app = await buildApp({ config, db: database.db, logger, scheduler: orchestration.scheduler });
+  api = { app, baseUrl: await app.listen({ port: 0, host: '127.0.0.1' }), config, close: () => app.close() };
   channels = createChannelTransports(api.config, database.db, logger);
   transport = smtpTransport({ url: sink.url, maxConnections: 2 });
   dispatcher = new Dispatcher(database.db, database.url, transport, api.config.dispatch, logger, new JobRenderer(database.db, api.config.tracking), undefined, channels);
@@ -71,6 +78,7 @@ afterAll(async () => {
   await transport?.close();
   await Promise.all(Object.values(channels).map((c) => c.close()));
   await api?.close();
+  await orchestration?.stop();
   await Promise.all([sink?.close(), twilio?.close(), graph?.close(), dns?.close()]);
   await database?.drop();
 });
@@ -448,6 +456,50 @@ describe('lists and contacts (/v3/contacts)', () => {
     await brevo.contacts.deleteContact({ identifier: address });
     expect(await failure(brevo.contacts.getContactInfo({ identifier: address }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
     expect(await failure(brevo.contacts.deleteContact({ identifier: address }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+  });
+});
+
+describe('email campaigns (/v3/emailCampaigns)', () => {
+  it('create for a list, get, send now: every contact gets it; status and statistics read back; each call\'s error', async () => {
+    const list = await brevo.contacts.createList({ name: 'Campaign list', folderId: 1 });
+    const [x, y] = [unique('reader'), unique('reader')];
+    await brevo.contacts.addContactToList({ listId: list.id, body: { emails: [x, y] } });
+    const created = await brevo.emailCampaigns.createEmailCampaign({
+      name: 'November', subject: 'News for {{ contact.email }}', sender: { email: 'news@acme.test' }, htmlContent: '<p>News</p>', recipients: { listIds: [list.id] },
+    });
+    const id = created.id as unknown as number; // our campaign ids are uuids
+    expect(await brevo.emailCampaigns.getEmailCampaign({ campaignId: id })).toMatchObject({ name: 'November', status: 'draft', recipients: { lists: [list.id] }, sender: { email: 'news@acme.test' } });
+    await brevo.emailCampaigns.sendEmailCampaignNow({ campaignId: id });
+    const [mx, my] = await Promise.all([arrived(x), arrived(y)]);
+    expect(mx.parsed.subject).toBe(`News for ${x}`);
+    expect(addresses(my.parsed.to)).toEqual([y]);
+    const sent = await until(async () => {
+      const c = await brevo.emailCampaigns.getEmailCampaign({ campaignId: id });
+      return c.status === 'sent' ? c : undefined;
+    }, 15_000, 'campaign sent');
+    expect(sent.statistics).toMatchObject({ globalStats: { sent: 2 } });
+    // The native API reads the same campaign.
+    expect((await call(api.baseUrl, 'GET', `/v1/campaigns/${id}`, { headers: { authorization: `Bearer ${key}` } })).json.status).toBe('completed');
+    expect(await failure(brevo.emailCampaigns.sendEmailCampaignNow({ campaignId: id }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(brevo.emailCampaigns.updateCampaignStatus({ campaignId: id, body: { status: 'suspended' } }))).toMatchObject({ status: 400, body: { code: 'invalid_parameter' } });
+    expect(await failure(client(otherKey).emailCampaigns.getEmailCampaign({ campaignId: id }))).toMatchObject({ status: 404, body: { code: 'document_not_found' } });
+    const two = await failure(brevo.emailCampaigns.createEmailCampaign({ name: 'x', subject: 's', sender: { email: 'news@acme.test' }, htmlContent: '<p>x</p>', recipients: { listIds: [list.id, list.id + 1] } }));
+    expect(two.body.message).toMatch(/^recipients.listIds is not supported/);
+  });
+
+  it('suspend and archive map onto pause and cancel; draft is refused', async () => {
+    const list = await brevo.contacts.createList({ name: 'Later list', folderId: 1 });
+    await brevo.contacts.addContactToList({ listId: list.id, body: { emails: [unique('later')] } });
+    const { id } = await brevo.emailCampaigns.createEmailCampaign({
+      name: 'Later', subject: 'Later', sender: { email: 'news@acme.test' }, htmlContent: '<p>x</p>', recipients: { listIds: [list.id] }, scheduledAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const campaignId = id as unknown as number;
+    expect((await brevo.emailCampaigns.getEmailCampaign({ campaignId })).status).toBe('queued');
+    await brevo.emailCampaigns.updateCampaignStatus({ campaignId, body: { status: 'suspended' } });
+    expect((await brevo.emailCampaigns.getEmailCampaign({ campaignId })).status).toBe('suspended');
+    expect((await failure(brevo.emailCampaigns.updateCampaignStatus({ campaignId, body: { status: 'draft' } }))).body.message).toMatch(/^status draft is not supported/);
+    await brevo.emailCampaigns.updateCampaignStatus({ campaignId, body: { status: 'archive' } });
+    expect((await brevo.emailCampaigns.getEmailCampaign({ campaignId })).status).toBe('archive');
   });
 });
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../http/app.ts';
 import type { TemplateRenderer } from '../../templates/templates.ts';
+import { campaignRoutes } from './campaigns.ts';
 import { channelRoutes } from './channels.ts';
 import { contactRoutes } from './contacts.ts';
 import { domainRoutes } from './domains.ts';
@@ -22,6 +23,7 @@ async function brevoApi(app: FastifyInstance, opts: BrevoDeps & { prefix?: strin
   await app.register(domainRoutes, deps);
   await app.register(channelRoutes, deps);
   await app.register(contactRoutes, deps);
+  await app.register(campaignRoutes, deps);
 }
 
 /**
