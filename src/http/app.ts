@@ -40,6 +40,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { resendAndPostmarkRoutes } from '../compat/root.ts';
 import { useSendRoutes } from '../compat/usesend/routes.ts';
 import { sendGridRoutes } from '../compat/sendgrid/routes.ts';
+import { brevoCompat } from '../compat/brevo/index.ts';
 
 export interface AppDeps {
   config: Config;
@@ -203,6 +204,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const prefix of ['/api/v1', '/compat/usesend/api/v1']) await app.register(useSendRoutes, { ...deps, renderer, prefix });
   // SendGrid's POST /v3/mail/send only (docs/compat/sendgrid.md): Brevo's API shares the /v3 prefix.
   for (const prefix of ['/v3/mail', '/compat/sendgrid/v3/mail']) await app.register(sendGridRoutes, { ...deps, renderer, prefix });
+  // Drop-in layers for other providers' SDKs (src/compat, docs/compat/).
+  await app.register(brevoCompat, { ...deps, renderer });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -323,3 +323,32 @@ export async function deleteContact(db: Db, tenantId: string, listId: string, co
     await tx.query('DELETE FROM subscribers WHERE tenant_id = $1 AND list_id = $2 AND id = $3', [tenantId, listId, contactId]);
   });
 }
+
+/**
+ * Integer ids of API lists (migration 025), for APIs that name lists by number (Brevo's `listIds`):
+ * a per-tenant sequence, never reused. Another tenant's number, or a deleted list's, is not found.
+ */
+export async function listIdByNumber(db: Queryable, tenantId: string, number: number): Promise<string> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM lists WHERE tenant_id = $1 AND number = $2 AND deleted_at IS NULL', [tenantId, number]);
+  if (!rows[0]) throw notFound(`list ${number}`);
+  return rows[0].id;
+}
+
+/** The numbers of these lists of the tenant, by list id (lists without a number are absent). */
+export async function listNumbers(db: Queryable, tenantId: string, ids: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ id: string; number: number }>(
+    'SELECT id, number FROM lists WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND number IS NOT NULL',
+    [tenantId, ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.number]));
+}
+
+/** One address's contacts in every API list of the tenant (Brevo's contact is the address across lists). */
+export async function contactsByEmail(db: Queryable, tenantId: string, email: string): Promise<Contact[]> {
+  const { rows } = await db.query(
+    `${CONTACT_SELECT} JOIN lists l ON l.tenant_id = s.tenant_id AND l.id = s.list_id AND l.deleted_at IS NULL AND l.owner = 'api'
+      WHERE s.tenant_id = $1 AND lower(s.email) = lower($2) ORDER BY s.created_at, s.id`,
+    [tenantId, email],
+  );
+  return rows.map(contactView);
+}

@@ -165,3 +165,73 @@ export async function getMessageEvents(db: Queryable, tenantId: string, id: stri
     return type === 'Send' ? { type, occurred_at: e.occurred_at.toISOString() } : { type, occurred_at: e.occurred_at.toISOString(), metadata };
   });
 }
+
+/** One recipient's copy of a transactional send, with what its send carried (the Brevo layer's email logs). */
+export interface SendCopyView {
+  id: string;
+  send_id: string;
+  recipient: string;
+  from: string;
+  subject: string;
+  /** Only on one copy (getSendCopy), not in lists. */
+  html?: string;
+  status: string;
+  tags: Record<string, unknown>;
+  template_id: string | null;
+  /** The template's integer id (migration 025). */
+  template_number: number | null;
+  attachment_count: number;
+  created_at: string;
+}
+
+export interface SendCopyFilters {
+  window: Window;
+  recipient?: string;
+  sendId?: string;
+  templateId?: string;
+}
+
+const COPY_FROM = `
+    FROM messages m
+    JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
+    LEFT JOIN templates t ON t.id = pj.template_id`;
+const copySelect = (html: boolean) => `
+  SELECT m.id, m.proxy_job_id AS send_id, m.recipient, pj.from_address AS from, pj.subject,${html ? ' pj.html,' : ''} m.status, m.tags,
+         pj.template_id, t.number AS template_number, pj.attachment_count, m.created_at ${COPY_FROM}`;
+
+type CopyRow = Omit<SendCopyView, 'created_at'> & { created_at: Date };
+const copyView = (r: CopyRow): SendCopyView => ({ ...r, tags: r.tags ?? {}, created_at: r.created_at.toISOString() });
+
+/** How far `listSendCopies` counts: an exact total up to here, so a count never scans a large account's whole window. */
+export const SEND_COPY_COUNT_MAX = 10_000;
+
+/**
+ * Copies of the tenant's proxy sends by recipient (exact address), send or template, by offset (the
+ * providers' paging), with the matching total (capped at SEND_COPY_COUNT_MAX).
+ */
+export async function listSendCopies(
+  db: Queryable,
+  tenantId: string,
+  f: SendCopyFilters,
+  page: { limit: number; offset: number; newestFirst: boolean },
+): Promise<{ count: number; data: SendCopyView[] }> {
+  const where = `WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at <= $3
+        AND ($4::text IS NULL OR m.recipient = $4)
+        AND ($5::uuid IS NULL OR m.proxy_job_id = $5)
+        AND ($6::uuid IS NULL OR pj.template_id = $6)`;
+  const params = [tenantId, f.window.from, f.window.to, f.recipient ?? null, f.sendId ?? null, f.templateId ?? null];
+  const order = page.newestFirst ? 'DESC' : 'ASC';
+  const [{ rows }, counted] = await Promise.all([
+    db.query<CopyRow>(`${copySelect(false)} ${where} ORDER BY m.created_at ${order}, m.id ${order} LIMIT $7 OFFSET $8`, [...params, page.limit, page.offset]),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 ${COPY_FROM} ${where} LIMIT ${SEND_COPY_COUNT_MAX}) c`, params),
+  ]);
+  return { count: counted.rows[0].n, data: rows.map(copyView) };
+}
+
+/** One copy by its message id, within the tenant. */
+export async function getSendCopy(db: Queryable, tenantId: string, id: string): Promise<SendCopyView> {
+  if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
+  const { rows } = await db.query<CopyRow>(`${copySelect(true)} WHERE m.tenant_id = $1 AND m.id = $2::uuid`, [tenantId, id]);
+  if (!rows[0]) throw new DomainError('not_found', 'not_found', 'message not found');
+  return copyView(rows[0]);
+}

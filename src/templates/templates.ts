@@ -250,3 +250,33 @@ export async function renderStoredTemplate(
   if (!out.subject) throw invalid('the template rendered an empty subject', 'template_error');
   return { template_id: v.template_id, version: v.version, subject: out.subject, html: out.html ?? null, text: out.text ?? null };
 }
+
+/**
+ * Integer template ids (migration 025), for APIs that name templates by number (Brevo's
+ * `templateId`): a per-tenant sequence, never reused. Another tenant's number is not found.
+ */
+export async function templateIdByNumber(db: Queryable, tenantId: string, number: number): Promise<string> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM templates WHERE tenant_id = $1 AND number = $2', [tenantId, number]);
+  if (!rows[0]) throw new DomainError('not_found', 'not_found', `template ${number} not found`);
+  return rows[0].id;
+}
+
+/** The numbers of these templates of the tenant, by template id. */
+export async function templateNumbers(db: Queryable, tenantId: string, ids: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ id: string; number: number }>('SELECT id, number FROM templates WHERE tenant_id = $1 AND id = ANY($2::uuid[])', [tenantId, ids]);
+  return new Map(rows.map((r) => [r.id, r.number]));
+}
+
+/** Current versions with their numbers, by offset (the providers' paging), and the tenant's total. */
+export async function listTemplatesByOffset(
+  db: Queryable,
+  tenantId: string,
+  page: { limit: number; offset: number; newestFirst: boolean },
+): Promise<{ count: number; data: Array<TemplateView & { number: number }> }> {
+  const { rows } = await db.query<TemplateRow & { number: number; total: number }>(
+    `${SELECT_CURRENT.replace('SELECT t.id,', 'SELECT count(*) OVER () AS total, t.number, t.id,')}
+      WHERE t.tenant_id = $1 ORDER BY t.created_at ${page.newestFirst ? 'DESC' : 'ASC'}, t.id LIMIT $2 OFFSET $3`,
+    [tenantId, page.limit, page.offset],
+  );
+  return { count: rows[0]?.total ?? 0, data: rows.map((r) => ({ ...view(r), number: r.number })) };
+}

@@ -281,8 +281,9 @@ async function rowCounts(): Promise<Record<string, number>> {
 }
 
 async function send(req: FuzzRequest, route: Route) {
-  // Postmark's routes take the key in its own header.
+  // Postmark's routes take the key in its own header, Brevo's in `api-key` (src/compat).
   const headers: Record<string, string> = route.layer === 'postmark' ? { 'x-postmark-server-token': token } : { authorization: `Bearer ${token}` };
+  headers['api-key'] = token;
   if (req.contentType) headers['content-type'] = req.contentType;
   const signer = req.body !== undefined ? signers.find((s) => s.matches(req.path)) : undefined;
   if (signer) Object.assign(headers, signer.headers(req.body!));
