@@ -92,6 +92,10 @@ async function sendRefusal(db: Queryable, tenantId: string, jobId: string): Prom
   return rows[0] ? refusal(db, tenantId, rows[0].id) : new DomainError('not_found', 'not_found', 'email not found');
 }
 
+/**
+ * Cancels every still-scheduled copy of one send (providers cancel a scheduled email by its send id:
+ * useSend, Resend, Brevo's `messageId`), in one statement; with none left, the answer says why.
+ */
 export async function cancelScheduledSend(db: Queryable, tenantId: string, jobId: string): Promise<number> {
   if (!UUID.test(jobId)) throw new DomainError('not_found', 'not_found', 'email not found');
   const { rowCount } = await db.query(
@@ -116,24 +120,4 @@ export async function rescheduleSend(db: Queryable, tenantId: string, jobId: str
   );
   if (!rows[0]?.moved) throw await sendRefusal(db, tenantId, jobId);
   return rows[0].moved;
-}
-
-/**
- * Cancels every still-scheduled copy of one send (providers cancel a scheduled email by its send id,
- * Brevo's `messageId`), in one statement. With none left to cancel, the answer says why, as for one
- * message (404 when the send is not this tenant's).
- */
-export async function cancelScheduledSend(db: Queryable, tenantId: string, sendId: string): Promise<number> {
-  if (!UUID.test(sendId)) throw new DomainError('not_found', 'not_found', 'send not found');
-  const { rows } = await db.query(
-    `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now()
-      WHERE m.tenant_id = $1 AND m.proxy_job_id = $2::uuid AND m.status = 'queued' AND m.attempts = 0
-        AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)
-      RETURNING m.id`,
-    [tenantId, sendId],
-  );
-  if (rows.length) return rows.length;
-  const copy = await db.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1 AND proxy_job_id = $2::uuid LIMIT 1', [tenantId, sendId]);
-  if (!copy.rows[0]) throw new DomainError('not_found', 'not_found', 'send not found');
-  throw await refusal(db, tenantId, copy.rows[0].id);
 }
