@@ -34,7 +34,8 @@ describe('a list send job survives its worker being killed', () => {
     expect(created.status).toBe(200);
     const jobId = created.json.send_job_id;
 
-    await until(() => sink.messages.length >= 40 || undefined, 30_000, 'the first worker to send');
+    // A spawned worker starts slowly on a loaded 2-core machine (tsx, pg-boss, render threads).
+    await until(() => sink.messages.length >= 40 || undefined, 60_000, 'the first worker to send');
     first.kill('SIGKILL');
     await exited(first);
     const { rows: atKill } = await database.db.query(`SELECT id, status FROM messages WHERE send_job_id = $1`, [jobId]);
