@@ -48,9 +48,9 @@ describe('functions/*.sql', () => {
       `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname`,
     );
     expect(rows.map((r) => r.tgname)).toEqual([
-      'message_events_count', 'message_events_hourly_sends', 'message_events_identity_counters', 'message_events_undeliverable',
+      'lists_number', 'message_events_count', 'message_events_hourly_sends', 'message_events_identity_counters', 'message_events_undeliverable',
       'message_events_webhooks', 'messages_webhooks', 'outbound_events_fan_out', 'send_jobs_webhooks',
-      'suppressions_webhooks_delete', 'suppressions_webhooks_insert',
+      'suppressions_webhooks_delete', 'suppressions_webhooks_insert', 'templates_number',
     ]);
   });
 });
