@@ -2,7 +2,7 @@ import type { Queryable } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { requestHash } from '../sending/idempotency.ts';
-import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { ENQUEUE_WAKE, enqueueCtes } from '../outbox/enqueue.ts';
 import type { SmsFlow, TextChannel, WhatsAppTemplate } from './types.ts';
 
 export interface ChannelMessageInput {
@@ -30,8 +30,9 @@ export interface Accepted {
 /**
  * Accepts one SMS or WhatsApp message in ONE statement, as src/sending/submit.ts does for email:
  * the idempotency record (keys are namespaced by channel, so `abc` for SMS and for email are two
- * keys; the record's proxy_job_id holds the message id), the outbox row, its content and the NOTIFY
- * that wakes the dispatcher at commit. Without a key, the message is always accepted.
+ * keys; the record's proxy_job_id holds the message id), the outbox's enqueue (the message, with its
+ * channel and priority, and the NOTIFY that wakes the dispatcher at commit) and its content. Without
+ * a key, the message is always accepted.
  */
 const ENQUEUE_SQL = `
 WITH key AS (
@@ -44,18 +45,15 @@ WITH key AS (
   RETURNING proxy_job_id
 ), go AS (
   SELECT 1 FROM key UNION ALL SELECT 1 WHERE $2::text IS NULL
-), msg AS (
-  INSERT INTO messages (id, tenant_id, channel, recipient, status, priority, expires_at)
-  SELECT $4, $1, $6, $7, 'queued', $8, now() + make_interval(secs => $9::int) FROM go
-  RETURNING id
-), content AS (
+), ${enqueueCtes(`
+  SELECT $4::uuid AS id, $1::uuid AS tenant_id, NULL::uuid AS proxy_job_id, NULL::uuid AS send_job_id, NULL::uuid AS subscriber_id,
+         $7::text AS recipient, '{}'::jsonb AS tags, '{}'::jsonb AS headers, now() AS next_attempt_at,
+         now() + make_interval(secs => $9::int) AS expires_at, $6::text AS channel, $8::smallint AS priority
+    FROM go`, { channel: true })}, content AS (
   INSERT INTO channel_messages (message_id, tenant_id, channel, body, sender_id, flow, segments, encoding, template, phone_number_id)
-  SELECT id, $1, $6, $10, $11, $12, $13, $14, $15, $16 FROM msg
-  RETURNING message_id
-), wake AS (
-  SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM content
+  SELECT id, $1, $6, $10, $11, $12, $13, $14, $15, $16 FROM enqueued
 )
-SELECT EXISTS (SELECT 1 FROM go) AS taken, (SELECT count(*) FROM wake) AS woken`;
+SELECT EXISTS (SELECT 1 FROM go) AS taken, ${ENQUEUE_WAKE}`;
 
 export async function enqueueChannelMessage(
   db: Queryable,

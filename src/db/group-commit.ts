@@ -36,6 +36,13 @@ export class GroupCommit<I, O> {
     return result;
   }
 
+  /** Several items of one caller, queued together so they share a write (when maxBatch allows). */
+  submitAll(items: I[]): Promise<O[]> {
+    const results = Promise.all(items.map((item) => new Promise<O>((resolve, reject) => this.queue.push({ item, resolve, reject }))));
+    this.pump();
+    return results;
+  }
+
   private pump() {
     while (this.running < this.options.maxConcurrent && this.queue.length) {
       const batch = this.take();

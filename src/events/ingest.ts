@@ -1,3 +1,4 @@
+import { GroupCommit } from '../db/group-commit.ts';
 import type { Db, Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
 import type { Logger } from '../log.ts';
@@ -143,59 +144,37 @@ export async function applyEvents(db: Queryable, events: NormalizedEvent[], rule
 
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 
-interface Pending {
-  event: NormalizedEvent;
-  resolve: (o: EventOutcome) => void;
-  reject: (err: unknown) => void;
-}
-
 /**
- * Group commit for webhook requests: events arriving while earlier batches are being written are
- * applied together in the next statement, so throughput grows with load while a lone request
- * is written at once. A failing batch is retried on deadlock and otherwise split, so one bad
- * event cannot fail its neighbours.
+ * Group commit for webhook requests (src/db/group-commit.ts): events arriving while earlier batches
+ * are being written are applied together in the next statement, so throughput grows with load
+ * while a lone request is written at once. A batch is retried whole on deadlock, otherwise split
+ * by GroupCommit, so one bad event cannot fail its neighbours.
  */
 export class EventWriter {
-  private queue: Pending[] = [];
-  private running = 0;
+  private readonly group: GroupCommit<NormalizedEvent, EventOutcome>;
 
   constructor(
     private readonly db: Db,
     private readonly rules: EventRules,
     private readonly logger: Logger,
-    private readonly options = { maxBatch: 500, maxConcurrent: 4 },
-  ) {}
+    options = { maxBatch: 500, maxConcurrent: 4 },
+  ) {
+    this.group = new GroupCommit((events) => this.apply(events), options);
+  }
 
+  /** One request's events share a statement. */
   write(events: NormalizedEvent[]): Promise<EventOutcome[]> {
-    const done = Promise.all(events.map((event) => new Promise<EventOutcome>((resolve, reject) => this.queue.push({ event, resolve, reject }))));
-    this.pump();
-    return done;
+    return this.group.submitAll(events);
   }
 
-  private pump() {
-    while (this.running < this.options.maxConcurrent && this.queue.length) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      this.running++;
-      this.flush(batch).finally(() => {
-        this.running--;
-        this.pump();
-      });
-    }
-  }
-
-  private async flush(batch: Pending[], attempt = 1): Promise<void> {
+  private async apply(events: NormalizedEvent[], attempt = 1): Promise<EventOutcome[]> {
     let applied: AppliedBatch;
     try {
-      applied = await applyEvents(this.db, batch.map((p) => p.event), this.rules);
+      applied = await applyEvents(this.db, events, this.rules);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code && RETRYABLE.has(code) && attempt < 4) return this.flush(batch, attempt + 1);
-      if (batch.length > 1) {
-        await Promise.all(batch.map((p) => this.flush([p])));
-        return;
-      }
-      batch[0].reject(err);
-      return;
+      if (code && RETRYABLE.has(code) && attempt < 4) return this.apply(events, attempt + 1);
+      throw err;
     }
     if (applied.reputationTenants.length) {
       // Before the answer, so an acknowledged complaint has already paused what it should. A
@@ -205,6 +184,6 @@ export class EventWriter {
         (err) => this.logger.error({ err: (err as Error).message }, 'guardrail evaluation failed'),
       );
     }
-    batch.forEach((p, i) => p.resolve(applied.outcomes[i]));
+    return applied.outcomes;
   }
 }

@@ -2,6 +2,8 @@ import type { Db, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { decodeCursor, encodeCursor } from '../observability/cursor.ts';
+import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { delayQueuedSql } from '../outbox/settle.ts';
 import type { Page } from '../observability/messages.ts';
 import { submitProxySend } from '../sending/submit.ts';
 import { getTemplateVersion, sourceOf } from '../templates/templates.ts';
@@ -198,9 +200,7 @@ export async function resumeCampaign(db: Db, scheduler: JobScheduler, tenantId: 
          UPDATE send_jobs SET status = CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END, paused_at = NULL, updated_at = now()
           WHERE id = $1 RETURNING tenant_id, now() - (SELECT paused_at FROM send_jobs WHERE id = $1) AS pause
        ), shifted AS (
-         UPDATE messages m SET next_attempt_at = m.next_attempt_at + job.pause, updated_at = now()
-           FROM job WHERE m.send_job_id = $1 AND m.status = 'queued'
-         RETURNING m.next_attempt_at
+         ${delayQueuedSql('$1', '(SELECT pause FROM job)')}
        )
        -- The tenant's send clock starts after them, so the rest of the fan-out keeps the pace.
        UPDATE tenant_send_clock c SET next_slot = greatest(c.next_slot, (SELECT max(next_attempt_at) FROM shifted))
@@ -212,7 +212,7 @@ export async function resumeCampaign(db: Db, scheduler: JobScheduler, tenantId: 
       : null;
   });
   if (run) await scheduler.scheduleRun(run.jobId, run.at);
-  await db.query(`SELECT pg_notify('send_engine_dispatch', '')`);
+  await db.query(`SELECT pg_notify('${DISPATCH_CHANNEL}', '')`);
   return (await getCampaign(db, tenantId, id, false))!;
 }
 

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
-import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { ENQUEUE_WAKE, enqueueCtes } from '../outbox/enqueue.ts';
 import { signJson, type TrackingSettings } from '../tracking/links.ts';
 import type { DoubleOptIn, PendingHandler } from './contacts.ts';
 import { OPT_OUT_STANDS } from './opt-out.ts';
@@ -79,15 +79,12 @@ export function confirmationQueuer(tracking: TrackingSettings, defaultFrom: stri
          INSERT INTO proxy_jobs (id, tenant_id, message_type, from_address, subject, html, text_body, idempotency_key)
          SELECT job_id, $1, 'transactional', $8, $9, html, '', 'double-opt-in:' || contact_id FROM c
          RETURNING id
-       ), inserted AS (
-         INSERT INTO messages (id, tenant_id, proxy_job_id, recipient, status, tags, headers)
-         SELECT c.message_id, $1, c.job_id, c.email, CASE WHEN s.email IS NULL THEN 'queued' ELSE 'suppressed' END,
-                jsonb_build_object('list_id', $2::text, 'purpose', 'double_opt_in'), '{}'::jsonb
-           FROM c JOIN jobs ON jobs.id = c.job_id
-           LEFT JOIN suppressions s ON s.tenant_id = $1 AND s.email = lower(c.email)
-         RETURNING status
-       )
-       SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM inserted WHERE status = 'queued' LIMIT 1) q`,
+       ), ${enqueueCtes(`
+         SELECT c.message_id AS id, $1::uuid AS tenant_id, c.job_id AS proxy_job_id, NULL::uuid AS send_job_id, NULL::uuid AS subscriber_id,
+                c.email AS recipient, jsonb_build_object('list_id', $2::text, 'purpose', 'double_opt_in') AS tags, '{}'::jsonb AS headers,
+                now() AS next_attempt_at, NULL::timestamptz AS expires_at
+           FROM c JOIN jobs ON jobs.id = c.job_id`)}
+       SELECT ${ENQUEUE_WAKE}`,
       [tenantId, listId, jobIds, pending.map(() => newId()), pending.map((p) => p.email), html, pending.map((p) => p.id), from, d.subject],
     );
   };

@@ -10,6 +10,12 @@ export const ENQUEUE_COLUMNS = [
 ] as const;
 
 /**
+ * What a text channel's rows (SMS, WhatsApp: src/channels/enqueue.ts) carry as well, with
+ * `enqueueCtes(rows, { channel: true })`; email's rows leave them to their defaults ('email', 0).
+ */
+export const CHANNEL_ENQUEUE_COLUMNS = ['channel', 'priority'] as const;
+
+/**
  * The one way messages enter the outbox, as CTEs for the producer's own statement (so accepting
  * a send stays one atomic statement, one round trip): every row of `rows` (a SELECT with
  * ENQUEUE_COLUMNS) becomes a message, `queued`, or `suppressed` when the address is on its
@@ -19,10 +25,11 @@ export const ENQUEUE_COLUMNS = [
  * Defines `enqueued (id, status)`; the producer's final SELECT must name ENQUEUE_WAKE, or
  * PostgreSQL never evaluates the wake-up.
  */
-export function enqueueCtes(rows: string): string {
+export function enqueueCtes(rows: string, options: { channel?: boolean } = {}): string {
+  const columns: readonly string[] = options.channel ? [...ENQUEUE_COLUMNS, ...CHANNEL_ENQUEUE_COLUMNS] : ENQUEUE_COLUMNS;
   return `enqueued AS (
-       INSERT INTO messages (${ENQUEUE_COLUMNS.join(', ')}, status)
-       SELECT ${ENQUEUE_COLUMNS.map((c) => `r.${c}`).join(', ')},
+       INSERT INTO messages (${columns.join(', ')}, status)
+       SELECT ${columns.map((c) => `r.${c}`).join(', ')},
               CASE WHEN sup.email IS NULL THEN 'queued' ELSE 'suppressed' END
          FROM (${rows}) AS r
          LEFT JOIN suppressions sup ON sup.tenant_id = r.tenant_id AND sup.email = lower(r.recipient)

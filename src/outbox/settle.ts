@@ -15,6 +15,17 @@ export function settleQueuedSql(jobId: string, status: string, error: string): s
         WHERE send_job_id = ${jobId} AND status = 'queued'`;
 }
 
+/**
+ * The statement that moves a send job's still-queued messages later by `by` (a resumed campaign:
+ * they keep their order and spacing), for the caller's CTE chain; `jobId` and `by` are SQL as
+ * above. RETURNING m.next_attempt_at.
+ */
+export function delayQueuedSql(jobId: string, by: string): string {
+  return `UPDATE messages m SET next_attempt_at = m.next_attempt_at + ${by}, updated_at = now()
+        WHERE m.send_job_id = ${jobId} AND m.status = 'queued'
+    RETURNING m.next_attempt_at`;
+}
+
 /** Settles a job's queued messages; returns how many. One statement. */
 export async function settleQueued(db: Queryable, jobId: string, status: SettledStatus, error: string): Promise<number> {
   const { rowCount } = await db.query(settleQueuedSql('$1', '$2', '$3'), [jobId, status, error]);

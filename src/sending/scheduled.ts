@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
 import { UUID } from '../observability/cursor.ts';
-import { DISPATCH_CHANNEL } from '../outbox/enqueue.ts';
+import { cancelScheduled, moveScheduled, type ScheduledTarget } from '../outbox/scheduled.ts';
 import { scheduledTime } from './submit.ts';
 
 /** A scheduled transactional message after PATCH /v1/messages/{id} or its cancel. */
@@ -32,20 +32,12 @@ async function refusal(db: Queryable, tenantId: string, id: string): Promise<Dom
   return new DomainError('conflict', 'not_scheduled', m.scheduled ? `message is ${m.status}, not queued` : 'message was not sent with scheduled_at');
 }
 
-// A message is still scheduled while it is queued, never tried, and its send had a scheduled_at.
-// The UPDATE and the dispatcher's claim lock the same row: exactly one of them wins.
-const stillScheduled = (which: string) => `${which} AND m.status = 'queued' AND m.attempts = 0
-  AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)`;
-
 /**
  * `message`: that message only (PATCH /v1/messages/{id}); `send`: every copy of the send it belongs
  * to (its To, Cc and Bcc recipients), as providers that give one id per send mean it (src/compat).
  */
 export type ScheduleScope = 'message' | 'send';
-const WHICH: Record<ScheduleScope, string> = {
-  message: 'm.tenant_id = $1 AND m.id = $2::uuid',
-  send: 'm.tenant_id = $1 AND m.proxy_job_id = (SELECT proxy_job_id FROM messages WHERE tenant_id = $1 AND id = $2::uuid)',
-};
+const TARGET: Record<ScheduleScope, ScheduledTarget> = { message: 'message', send: 'send_of_message' };
 
 /** The named message's row among those changed, else the first. */
 const named = <T extends { id: string }>(rows: T[], id: string) => rows.find((r) => r.id === id) ?? rows[0];
@@ -54,11 +46,7 @@ const view = (r: { id: string; status: string; next_attempt_at: Date }): Schedul
 
 export async function cancelScheduledMessage(db: Queryable, tenantId: string, id: string, scope: ScheduleScope = 'message'): Promise<ScheduledMessageView> {
   if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
-  const { rows } = await db.query(
-    `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now()
-      WHERE ${stillScheduled(WHICH[scope])} RETURNING m.id, m.status, m.next_attempt_at`,
-    [tenantId, id],
-  );
+  const rows = await cancelScheduled(db, TARGET[scope], tenantId, id);
   if (!rows[0]) throw await refusal(db, tenantId, id);
   return view(named(rows, id));
 }
@@ -66,15 +54,7 @@ export async function cancelScheduledMessage(db: Queryable, tenantId: string, id
 export async function rescheduleMessage(db: Queryable, tenantId: string, id: string, scheduledAt: string, scope: ScheduleScope = 'message'): Promise<ScheduledMessageView> {
   if (!UUID.test(id)) throw new DomainError('not_found', 'not_found', 'message not found');
   const at = scheduledTime(scheduledAt)!;
-  const { rows } = await db.query(
-    // The NOTIFY wakes the dispatcher: the new time may be sooner than the one it sleeps towards.
-    `WITH moved AS (
-       UPDATE messages m SET next_attempt_at = $3, updated_at = now()
-        WHERE ${stillScheduled(WHICH[scope])} RETURNING m.id, m.status, m.next_attempt_at
-     )
-     SELECT moved.*, pg_notify('${DISPATCH_CHANNEL}', '') FROM moved`,
-    [tenantId, id, at],
-  );
+  const rows = await moveScheduled(db, TARGET[scope], tenantId, id, at);
   if (!rows[0]) throw await refusal(db, tenantId, id);
   return view(named(rows, id));
 }
@@ -84,9 +64,6 @@ export async function rescheduleMessage(db: Queryable, tenantId: string, id: str
  * call "an email", src/compat). Refused as a whole, with the first message's reason, when no
  * message of the send is still scheduled.
  */
-const SEND_STILL_SCHEDULED = `m.tenant_id = $1 AND m.proxy_job_id = $2::uuid AND m.status = 'queued' AND m.attempts = 0
-  AND EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.scheduled_at IS NOT NULL)`;
-
 async function sendRefusal(db: Queryable, tenantId: string, jobId: string): Promise<DomainError> {
   const { rows } = await db.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1 AND proxy_job_id = $2::uuid ORDER BY id LIMIT 1', [tenantId, jobId]);
   return rows[0] ? refusal(db, tenantId, rows[0].id) : new DomainError('not_found', 'not_found', 'email not found');
@@ -98,26 +75,15 @@ async function sendRefusal(db: Queryable, tenantId: string, jobId: string): Prom
  */
 export async function cancelScheduledSend(db: Queryable, tenantId: string, jobId: string): Promise<number> {
   if (!UUID.test(jobId)) throw new DomainError('not_found', 'not_found', 'email not found');
-  const { rowCount } = await db.query(
-    `UPDATE messages m SET status = 'cancelled', last_error = 'cancelled by request', updated_at = now() WHERE ${SEND_STILL_SCHEDULED}`,
-    [tenantId, jobId],
-  );
-  if (!rowCount) throw await sendRefusal(db, tenantId, jobId);
-  return rowCount;
+  const { length } = await cancelScheduled(db, 'send', tenantId, jobId);
+  if (!length) throw await sendRefusal(db, tenantId, jobId);
+  return length;
 }
 
 export async function rescheduleSend(db: Queryable, tenantId: string, jobId: string, scheduledAt: string): Promise<number> {
   if (!UUID.test(jobId)) throw new DomainError('not_found', 'not_found', 'email not found');
   const at = scheduledTime(scheduledAt)!;
-  const { rows } = await db.query<{ moved: number }>(
-    `WITH moved AS (
-       UPDATE messages m SET next_attempt_at = $3, updated_at = now() WHERE ${SEND_STILL_SCHEDULED} RETURNING 1
-     ), wake AS (
-       SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM moved LIMIT 1) q
-     )
-     SELECT (SELECT count(*) FROM moved)::int AS moved, (SELECT count(*) FROM wake) AS woken`,
-    [tenantId, jobId, at],
-  );
-  if (!rows[0]?.moved) throw await sendRefusal(db, tenantId, jobId);
-  return rows[0].moved;
+  const { length } = await moveScheduled(db, 'send', tenantId, jobId, at);
+  if (!length) throw await sendRefusal(db, tenantId, jobId);
+  return length;
 }

@@ -48,4 +48,16 @@ describe('GroupCommit', () => {
     expect((await results).map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([12, 'bad item 13', 14]);
     expect(writes).toEqual([[1], [12, 13, 14], [12], [13], [14]]);
   });
+
+  it("submitAll queues one caller's items together: they share a write instead of racing each other in lone ones", async () => {
+    const writes: number[][] = [];
+    const group = new GroupCommit<number, string>(async (items) => {
+      writes.push(items);
+      await new Promise((r) => setTimeout(r, 5));
+      return items.map((i) => `ok ${i}`);
+    }, { maxBatch: 3, maxConcurrent: 4 });
+    expect(await group.submitAll([1, 2, 3, 4])).toEqual(['ok 1', 'ok 2', 'ok 3', 'ok 4']);
+    // Item by item, four free writers would have taken one item each.
+    expect(writes).toEqual([[1, 2, 3], [4]]);
+  });
 });

@@ -32,7 +32,7 @@ describe('the message status vocabulary, declared once in src/outbox/status.ts',
 describe('functions/*.sql', () => {
   it('are applied after the migrations, and again only when a file changed', async () => {
     const { rows } = await database.db.query<{ name: string }>('SELECT name FROM schema_functions ORDER BY name');
-    expect(rows.map((r) => r.name)).toEqual(['010_outbox.sql', '020_event_counters.sql', '030_undeliverable.sql', '040_webhooks.sql']);
+    expect(rows.map((r) => r.name)).toEqual(['010_outbox.sql', '020_event_counters.sql', '030_undeliverable.sql', '040_webhooks.sql', '050_tenant_numbers.sql']);
     expect(await migrate(database.db)).toEqual([]);
     // A body changed behind migrate's back (or an edited file): the recorded hash no longer
     // matches, so the next start applies the file again.

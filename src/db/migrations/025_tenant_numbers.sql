@@ -4,6 +4,7 @@
 -- another one. The counter row's lock serializes one tenant's concurrent creates of one kind.
 -- Lists: only those the API owns are numbered (the only ones such APIs may write); Member Center
 -- lists are created on every webhook batch's first use and must not take that lock.
+-- The numbering trigger and its function: src/db/functions/050_tenant_numbers.sql.
 
 CREATE TABLE tenant_number_counters (
   tenant_id  uuid NOT NULL REFERENCES tenants(id),
@@ -12,28 +13,18 @@ CREATE TABLE tenant_number_counters (
   PRIMARY KEY (tenant_id, kind)
 );
 
-CREATE FUNCTION assign_tenant_number() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO tenant_number_counters AS c (tenant_id, kind, last) VALUES (NEW.tenant_id, TG_TABLE_NAME, 1)
-  ON CONFLICT (tenant_id, kind) DO UPDATE SET last = c.last + 1
-  RETURNING last INTO NEW.number;
-  RETURN NEW;
-END $$;
-
 ALTER TABLE templates ADD COLUMN number integer;
 UPDATE templates t SET number = n.number
   FROM (SELECT id, row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, id) AS number FROM templates) n
  WHERE n.id = t.id;
 ALTER TABLE templates ALTER COLUMN number SET NOT NULL;
 ALTER TABLE templates ADD CONSTRAINT templates_tenant_number UNIQUE (tenant_id, number);
-CREATE TRIGGER templates_number BEFORE INSERT ON templates FOR EACH ROW EXECUTE FUNCTION assign_tenant_number();
 
 ALTER TABLE lists ADD COLUMN number integer;
 UPDATE lists l SET number = n.number
   FROM (SELECT tenant_id, id, row_number() OVER (PARTITION BY tenant_id ORDER BY created_at, id) AS number FROM lists WHERE owner = 'api') n
  WHERE n.tenant_id = l.tenant_id AND n.id = l.id;
 ALTER TABLE lists ADD CONSTRAINT lists_tenant_number UNIQUE (tenant_id, number);
-CREATE TRIGGER lists_number BEFORE INSERT ON lists FOR EACH ROW WHEN (NEW.owner = 'api') EXECUTE FUNCTION assign_tenant_number();
 
 INSERT INTO tenant_number_counters (tenant_id, kind, last)
 SELECT tenant_id, 'templates', max(number) FROM templates GROUP BY tenant_id
