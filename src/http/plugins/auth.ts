@@ -39,6 +39,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { jwt: JwtSettin
   const verifyJwt = createTokenVerifier(opts.jwt, opts.authCacheSeconds);
   const verifyKey = createApiKeyVerifier(opts.db, opts.authCacheSeconds);
   const limiter = opts.rateLimit ? createRateLimiter(opts.db, opts.rateLimit) : undefined;
+  if (limiter) app.addHook('onClose', () => limiter.close());
   // Bearer tokens shaped like our API keys are looked up by hash; everything else is a JWT.
   const verify = async (token: string) => {
     if (!isApiKeyToken(token)) return verifyJwt(token);
