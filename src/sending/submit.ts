@@ -217,7 +217,10 @@ const writers = new WeakMap<Db, GroupCommit<Submission, boolean>>();
 function submissions(db: Db): GroupCommit<Submission, boolean> {
   let writer = writers.get(db);
   if (!writer) {
-    writer = new GroupCommit((batch) => writeSubmissions(db, batch), { maxBatch: 200, maxConcurrent: 2, key: (s) => `${s.tenantId}:${s.key}` });
+    // One statement in flight: what arrives meanwhile waits for the next, so batches grow with load
+    // (bench transactional, 20 connections: 9.8 sends per commit instead of 5.9 with two in flight,
+    // a third less CPU per send in the engine and in PostgreSQL).
+    writer = new GroupCommit((batch) => writeSubmissions(db, batch), { maxBatch: 200, maxConcurrent: 1, key: (s) => `${s.tenantId}:${s.key}` });
     writers.set(db, writer);
   }
   return writer;
