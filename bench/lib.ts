@@ -148,3 +148,36 @@ export function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** CPU time (user + system) a process has used so far, in ms (/proc; clock ticks of 10 ms). */
+export function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0; // exited
+  }
+}
+
+/**
+ * CPU spent by a process and by the PostgreSQL backends serving one database (the shared server's
+ * other databases, other helpers' tests, do not count), between `start()` and `stop()`; with the
+ * load generator's (this process's) own.
+ */
+export async function cpuMeter(db: Db, enginePid: number) {
+  const backends = async () => {
+    const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+    return new Map(rows.map((r) => [r.pid, processCpuMs(r.pid)]));
+  };
+  const before = { engine: processCpuMs(enginePid), pg: await backends(), self: process.cpuUsage() };
+  return {
+    async stop() {
+      const self = process.cpuUsage(before.self);
+      const engine = processCpuMs(enginePid) - before.engine;
+      let pg = 0;
+      for (const [pid, ms] of await backends()) pg += ms - (before.pg.get(pid) ?? 0);
+      return { engineMs: engine, postgresMs: pg, loadGeneratorMs: (self.user + self.system) / 1000 };
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { channelSettings, ChannelConfigError, type ChannelSettings } from './channels/config.ts';
+import { DEFAULT_AUTH_CACHE_SECONDS } from './auth/credential-cache.ts';
 import { deriveSecretsKey } from './secrets.ts';
 import { deriveTrackingSecret, type TrackingSettings } from './tracking/links.ts';
 
@@ -26,6 +27,8 @@ export interface Config {
     issuer?: string;
     audience?: string;
   };
+  /** How long a verified JWT or API key is trusted without checking it again (src/auth/credential-cache.ts); 0: never. */
+  authCacheSeconds: number;
   /** `capture`, `ses` or an `smtp://` / `smtps://` URL. */
   transport: string;
   ses: { region: string; endpoint?: string };
@@ -277,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: str(env, 'JWT_ISSUER'),
       audience: str(env, 'JWT_AUDIENCE'),
     },
+    authCacheSeconds: int(env, 'AUTH_CACHE_SECONDS', DEFAULT_AUTH_CACHE_SECONDS),
     transport,
     ses: { region: sesRegion, endpoint: str(env, 'SES_ENDPOINT') },
     dkim:

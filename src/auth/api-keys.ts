@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Db, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { newId } from '../ids.ts';
+import { CredentialCache, DEFAULT_AUTH_CACHE_SECONDS } from './credential-cache.ts';
 import type { Principal } from './jwt.ts';
 import type { Scope } from './scopes.ts';
 
@@ -113,25 +114,20 @@ export async function principalOfKey(db: Queryable, keyId: string): Promise<Prin
   return row ? { tenantId: row.tenant_id, scopes: new Set(row.scopes), subject: `api_key:${row.id}`, keyId: row.id, keyPrefix: row.prefix, environment: row.environment } : null;
 }
 
-interface CachedKey {
-  principal: Principal | null;
-  until: number;
-}
-
 /**
  * Resolves API-key bearer tokens to principals. Lookups go by the SHA-256 of the secret (an
- * index probe, nothing to compare in variable time). Results are cached briefly per process:
- * revocation and expiry take effect within `cacheMs`.
+ * index probe, nothing to compare in variable time). The answer (a principal, or none for an
+ * unknown key) is cached per process by that hash (CredentialCache), never past the key's own
+ * expiry: revocation and expiry take effect within `cacheSeconds` (AUTH_CACHE_SECONDS).
  */
-export function createApiKeyVerifier(db: Db, cacheMs = 3000, maxEntries = 10_000) {
-  const cache = new Map<string, CachedKey>();
+export function createApiKeyVerifier(db: Db, cacheSeconds = DEFAULT_AUTH_CACHE_SECONDS) {
+  const cache = new CredentialCache(cacheSeconds * 1000);
   return async (token: string): Promise<Principal | null> => {
     if (!KEY_FORMAT.test(token)) return null;
     const hash = hashSecret(token);
     const cacheKey = hash.toString('base64');
-    const now = Date.now();
     const hit = cache.get(cacheKey);
-    if (hit && hit.until > now) return hit.principal;
+    if (hit !== undefined) return hit;
     const { rows } = await db.query<{ id: string; tenant_id: string; prefix: string; scopes: string[]; environment: KeyEnvironment; expires_at: Date | null }>(
       `SELECT id, tenant_id, prefix, scopes, environment, expires_at FROM api_keys
         WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
@@ -141,10 +137,7 @@ export function createApiKeyVerifier(db: Db, cacheMs = 3000, maxEntries = 10_000
     const principal: Principal | null = row
       ? { tenantId: row.tenant_id, scopes: new Set(row.scopes), subject: `api_key:${row.id}`, keyId: row.id, keyPrefix: row.prefix, environment: row.environment }
       : null;
-    // Never cache past the key's own expiry; unknown tokens are cached too, bounded in number.
-    const until = Math.min(now + cacheMs, row?.expires_at ? row.expires_at.getTime() : Infinity);
-    if (cache.size >= maxEntries) cache.clear();
-    cache.set(cacheKey, { principal, until });
+    cache.set(cacheKey, principal, row?.expires_at ? row.expires_at.getTime() : Infinity);
     return principal;
   };
 }

@@ -15,11 +15,14 @@ export function createPool(connectionString: string, max = 10): Db {
   return pool;
 }
 
-/** Runs fn inside BEGIN/COMMIT, rolling back on any error. */
-export async function withTransaction<T>(db: Db, fn: (client: DbClient) => Promise<T>): Promise<T> {
+/**
+ * Runs fn inside BEGIN/COMMIT, rolling back on any error. `setLocal` (e.g. `plan_cache_mode =
+ * force_generic_plan`) is set for the transaction in the same round trip as BEGIN.
+ */
+export async function withTransaction<T>(db: Db, fn: (client: DbClient) => Promise<T>, options: { setLocal?: string } = {}): Promise<T> {
   const client = await db.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(options.setLocal ? `BEGIN; SET LOCAL ${options.setLocal}` : 'BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

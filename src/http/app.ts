@@ -175,7 +175,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? new Metrics(deps.db);
   metrics.instrumentHttp(app);
   if (deps.config.metrics.token) await app.register(metricsRoutes, { metrics, token: deps.config.metrics.token });
-  await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, rateLimit: deps.config.rateLimit });
+  await app.register(authPlugin, { jwt: deps.config.jwt, db: deps.db, authCacheSeconds: deps.config.authCacheSeconds, rateLimit: deps.config.rateLimit });
   await app.register(healthRoutes, deps);
   await app.register(observabilityRoutes, deps);
   await app.register(accountRoutes, deps);

@@ -188,10 +188,9 @@ async function writeSubmissions(db: Db, batch: Submission[]): Promise<boolean[]>
   const col = <T>(f: (s: Submission) => T) => batch.map(f);
   const messages = batch.flatMap((s, ord) => s.recipients.map((recipient) => ({ ord, recipient })));
   const attached = batch.flatMap((s, ord) => s.attachments.map((a, i) => ({ ord, position: i + 1, ...a })));
+  // Named and generic: planned once per connection. PostgreSQL's default re-plans this big CTE
+  // statement on every call (measured: 4 ms a lone send re-planned, under 2 ms generic).
   const { rows } = await withTransaction(db, async (tx) => {
-    // Named and generic: planned once per connection. PostgreSQL's default re-plans this big CTE
-    // statement on every call (measured: 4 ms a lone send re-planned, under 2 ms generic).
-    await tx.query('SET LOCAL plan_cache_mode = force_generic_plan');
     return tx.query<{ ord: number; taken: boolean }>({
     name: 'proxy_submit_v3',
     text: SUBMIT_SQL,
@@ -208,7 +207,7 @@ async function writeSubmissions(db: Db, batch: Submission[]): Promise<boolean[]>
       attached.map((a) => a.contentType), attached.map((a) => a.content),
     ],
     });
-  });
+  }, { setLocal: 'plan_cache_mode = force_generic_plan' });
   return rows.map((r) => r.taken);
 }
 
@@ -218,7 +217,10 @@ const writers = new WeakMap<Db, GroupCommit<Submission, boolean>>();
 function submissions(db: Db): GroupCommit<Submission, boolean> {
   let writer = writers.get(db);
   if (!writer) {
-    writer = new GroupCommit((batch) => writeSubmissions(db, batch), { maxBatch: 200, maxConcurrent: 2, key: (s) => `${s.tenantId}:${s.key}` });
+    // One statement in flight: what arrives meanwhile waits for the next, so batches grow with load
+    // (bench transactional, 20 connections: 9.8 sends per commit instead of 5.9 with two in flight,
+    // a third less CPU per send in the engine and in PostgreSQL).
+    writer = new GroupCommit((batch) => writeSubmissions(db, batch), { maxBatch: 200, maxConcurrent: 1, key: (s) => `${s.tenantId}:${s.key}` });
     writers.set(db, writer);
   }
   return writer;

@@ -88,6 +88,23 @@ describe('bearer JWT (HS256)', () => {
     expect(res.json.message).toContain('send');
   });
 
+  it('a verified token is cached, but never past its exp: the expired token is refused though the cache would last 60 s', async () => {
+    const cached = await startTestApp(database.db, database.url, { JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'send-engine', AUTH_CACHE_SECONDS: '60' });
+    try {
+      // exp is whole seconds: this token lives 1 to 2 s.
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const token = await claims().setExpirationTime(exp).sign(secret);
+      const scopes = () => call(cached.baseUrl, 'GET', '/v1/_scopes', { token });
+      expect((await scopes()).status).toBe(200);
+      await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+      const res = await scopes();
+      expect(res.status).toBe(401);
+      expect(res.json).toMatchObject({ error: 'unauthorized', message: 'token expired' });
+    } finally {
+      await cached.close();
+    }
+  });
+
   it('a token for a tenant that does not exist -> 422', async () => {
     const token = await claims({ tenant_id: '01890000-0000-7000-8000-000000000000' }).setExpirationTime('5m').sign(secret);
     const res = await post(bearer(token));

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeApiKey } from '../../src/auth/api-keys.ts';
 import { call, startTestApp, TEST_JWT_SECRET, tenantWithToken, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { until } from '../helpers/wait.ts';
@@ -96,6 +97,35 @@ describe('API keys', () => {
     const started = Date.now();
     await until(async () => (await scopesOf(rotated.secret)).status === 401, 10_000, 'revoked key refused');
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a verified key is trusted for AUTH_CACHE_SECONDS at most: revoked, it is refused within that bound', async () => {
+    const cached = await startTestApp(database.db, database.url, { AUTH_CACHE_SECONDS: '2' });
+    const uncached = await startTestApp(database.db, database.url, { AUTH_CACHE_SECONDS: '0' });
+    try {
+      const { tenantId } = await tenantWithToken(database.db);
+      const key = JSON.parse(await cli('key', 'create', '--tenant', tenantId, '--scopes', 'messages.view', '--json'));
+      expect((await call(cached.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).status).toBe(200);
+      expect((await call(uncached.baseUrl, 'GET', '/v1/_scopes', { token: key.secret })).status).toBe(200);
+
+      await revokeApiKey(database.db, key.key_id);
+      const revokedAt = Date.now();
+      // No cache: the next request looks the key up and is refused.
+      const direct = await call(uncached.baseUrl, 'GET', '/v1/_scopes', { token: key.secret });
+      expect(direct.status).toBe(401);
+      expect(direct.json).toMatchObject({ error: 'unauthorized', message: 'invalid API key' });
+      // A 2 s cache: refused once the entry verified before the revocation has expired, not later
+      // (the margin is the polling and a loaded machine's scheduling, not the cache).
+      const refused = await until(async () => {
+        const res = await call(cached.baseUrl, 'GET', '/v1/_scopes', { token: key.secret });
+        return res.status === 401 && res;
+      }, 10_000, 'revoked key refused');
+      expect(refused.json).toMatchObject({ error: 'unauthorized', message: 'invalid API key' });
+      expect(Date.now() - revokedAt).toBeLessThan(2_000 + 1_500);
+    } finally {
+      await cached.close();
+      await uncached.close();
+    }
   });
 
   it('the CLI refuses unknown tenants, unknown scopes and unknown keys', async () => {

@@ -3,6 +3,7 @@ import { createApiKey } from '../../src/auth/api-keys.ts';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { call, startTestApp, tenantWithToken, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { until } from '../helpers/wait.ts';
 
 let database: TestDatabase;
 let apiA: TestApp;
@@ -129,6 +130,63 @@ describe('per-tenant rate limit', () => {
     expect(refused.status).toBe(429);
     expect(refused.json.error).toBe('rate_limited');
     expect((await call(apiA.baseUrl, 'GET', '/v1/_scopes', { token, headers: forwarded(5) })).status).toBe(429);
+  });
+});
+
+describe('a large send budget (>= LOCAL_MIN_LIMIT): admitted on the process\'s own count far from the limit, by the shared counter near it', () => {
+  const big = { ...env, SEND_RATE_LIMIT_LIVE_PER_MINUTE: '1000' };
+  const counted = async (tenantId: string) =>
+    (await database.db.query(`SELECT coalesce(sum(hits), 0)::int AS n FROM api_rate_counters WHERE bucket = $1`, [`send:${tenantId}:live`])).rows[0].n;
+
+  it('counts every local admission in the shared counter (within LOCAL_SYNC_MS), so another process sees them', async () => {
+    const a = await startTestApp(database.db, database.url, big);
+    const b = await startTestApp(database.db, database.url, big);
+    try {
+      const { token, tenantId } = await tenantWithToken(database.db);
+      const remaining: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await call(a.baseUrl, 'POST', '/v1/send-jobs', { token, body: send(1000 + i) });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('x-ratelimit-limit')).toBe('1000');
+        remaining.push(res.headers.get('x-ratelimit-remaining')!);
+      }
+      // The first decided by the database, the rest counted locally: one process counts exactly.
+      expect(remaining).toEqual(['999', '998', '997', '996', '995', '994']);
+      await until(async () => (await counted(tenantId)) === 6, 5_000, 'local admissions written');
+      const other = await call(b.baseUrl, 'POST', '/v1/send-jobs', { token, body: send(1010) });
+      expect(other.status).toBe(200);
+      expect(other.headers.get('x-ratelimit-remaining')).toBe('993');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a stopping process writes what it admitted on its own count', async () => {
+    const a = await startTestApp(database.db, database.url, big);
+    const { token, tenantId } = await tenantWithToken(database.db);
+    for (let i = 0; i < 4; i++) expect((await call(a.baseUrl, 'POST', '/v1/send-jobs', { token, body: send(1100 + i) })).status).toBe(200);
+    await a.close();
+    expect(await counted(tenantId)).toBe(4);
+  });
+
+  it('near the limit every send is decided by the shared counter: across processes exactly the rest of the budget is admitted', async () => {
+    const a = await startTestApp(database.db, database.url, big);
+    const b = await startTestApp(database.db, database.url, big);
+    try {
+      const { token, tenantId } = await tenantWithToken(database.db);
+      // 995 of 1000 already spent this minute (by other processes, say).
+      await database.db.query(`INSERT INTO api_rate_counters (bucket, second, hits) VALUES ($1, extract(epoch FROM now())::bigint, 995)`, [`send:${tenantId}:live`]);
+      const sends = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 ? b.baseUrl : a.baseUrl, 'POST', '/v1/send-jobs', { token, body: send(1200 + i) })));
+      expect(sends.filter((r) => r.status === 200)).toHaveLength(5);
+      const refused = sends.filter((r) => r.status === 429);
+      expect(refused).toHaveLength(5);
+      expect(refused[0].json).toMatchObject({ error: 'rate_limited', message: 'send rate limit of 1000 send requests per minute exceeded' });
+      expect(await counted(tenantId)).toBe(1000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
 

@@ -35,10 +35,11 @@ function bareCredential(value: string | string[] | undefined): [string, string] 
   return typeof value === 'string' && /^[A-Za-z0-9._~+/-]+=*$/.test(value) ? [value, value] : undefined;
 }
 
-export const authPlugin = fp(async (app: FastifyInstance, opts: { jwt: JwtSettings; db: Db; rateLimit?: RateLimitSettings }) => {
-  const verifyJwt = createTokenVerifier(opts.jwt);
-  const verifyKey = createApiKeyVerifier(opts.db);
+export const authPlugin = fp(async (app: FastifyInstance, opts: { jwt: JwtSettings; db: Db; authCacheSeconds?: number; rateLimit?: RateLimitSettings }) => {
+  const verifyJwt = createTokenVerifier(opts.jwt, opts.authCacheSeconds);
+  const verifyKey = createApiKeyVerifier(opts.db, opts.authCacheSeconds);
   const limiter = opts.rateLimit ? createRateLimiter(opts.db, opts.rateLimit) : undefined;
+  if (limiter) app.addHook('onClose', () => limiter.close());
   // Bearer tokens shaped like our API keys are looked up by hash; everything else is a JWT.
   const verify = async (token: string) => {
     if (!isApiKeyToken(token)) return verifyJwt(token);

@@ -86,6 +86,9 @@ export function createRateLimiter(db: Db, settings: RateLimitSettings) {
         : `rate limit of ${limit} requests per minute exceeded`);
       return true;
     },
+
+    /** Writes the requests this process admitted on its own count (src/observability/rate-limit.ts). */
+    close: () => counter.flushAll(),
   };
 }
 

@@ -64,7 +64,7 @@ function errorPage(err: Error, request: FastifyRequest, reply: FastifyReply) {
 export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
   const { db, config } = deps;
   const key = sessionKey(config);
-  const verifyKey = createApiKeyVerifier(db);
+  const verifyKey = createApiKeyVerifier(db, config.authCacheSeconds);
   const ctx: UiContext = {
     ...deps,
     domains: { settings: config.domains, secretsKey: config.secretsKey },
