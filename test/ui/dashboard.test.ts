@@ -273,6 +273,13 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     const ours = arrived.slice(before);
     expect(ours.filter((m) => /^Hello/.test(m.parsed.subject ?? '')).length).toBe(40);
     expect(String(ours[0].parsed.html)).toContain('Welcome aboard');
+    // The messages page finds the campaign's messages by their tag, and only those.
+    await page.getByRole('link', { name: 'Messages' }).click();
+    await page.getByLabel('Tag (name:value)').fill(`campaign_id:${a.campaignId}`);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/tag=campaign_id/);
+    expect(await page.locator('tbody tr').count()).toBe(40);
+    await page.getByRole('link', { name: 'Campaigns' }).click();
     await page.getByRole('link', { name: 'Winter campaign' }).click();
     await expect(page.locator('[data-counter="sent"] .value').innerText()).resolves.toBe('40');
     await expect(page.locator('[data-counter="total"] .value').innerText()).resolves.toBe('40');
@@ -391,7 +398,8 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     expect((await page.goto(`${engine.baseUrl}/ui/templates/${a.templateId}`))?.status()).toBe(403);
     // The overview needs reports.view too; the masked address, not the full one, on the messages page.
     expect((await page.goto(`${engine.baseUrl}/`))?.status()).toBe(403);
-    await page.goto(`${engine.baseUrl}/ui/messages`);
+    // The seeded message is the tenant's only transactional one (the campaign and the send job sent newsletters).
+    await page.goto(`${engine.baseUrl}/ui/messages?channel=transactional`);
     expect(await page.locator('main').innerText()).toContain('r***@acme.test');
     await shot('forbidden-scope-messages');
     await page.goto(`${engine.baseUrl}/ui/messages`);
@@ -406,7 +414,7 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     expect(await page.locator('main').innerText()).toContain('only-globex@globex.test');
     await page.getByLabel('Tenant').selectOption({ label: 'Acme' });
     await page.getByRole('button', { name: 'Switch' }).click();
-    await page.goto(`${engine.baseUrl}/ui/messages`);
+    await page.goto(`${engine.baseUrl}/ui/messages?channel=transactional`);
     expect(await page.locator('main').innerText()).toContain('reader@acme.test');
     await signOut();
   });
@@ -420,6 +428,12 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
       // Nothing wider than the screen: no sideways scrolling of the page itself.
       expect(await p.evaluate(() => document.documentElement.scrollWidth), await p.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 390).slice(0, 5).map((e) => `${e.tagName}.${e.className}`).join(' '))).toBeLessThanOrEqual(390);
       await shot('overview-phone', p);
+      // The new pages too: forms, tables and the preview frame fit the screen.
+      for (const path of [`/ui/templates/${a.templateId}`, '/ui/campaigns', `/ui/campaigns/${a.campaignId}`, `/ui/lists/${a.apiListId}/contacts`]) {
+        await p.goto(`${engine.baseUrl}${path}`);
+        expect(await p.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(390);
+      }
+      await shot('contacts-phone', p);
     } finally {
       await phone.close();
     }
