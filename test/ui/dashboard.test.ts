@@ -288,6 +288,35 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await shot('campaign-detail');
   });
 
+  it("offers only the actions a campaign's status allows: schedule, pause, resume, cancel", async () => {
+    const res = await fetch(`${engine.baseUrl}/v1/campaigns`, {
+      method: 'POST', headers: { authorization: `Bearer ${a.full.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Spring campaign', list_id: a.listId, subject: 'Spring', html: '<p>Spring</p>', from: 'news@news.acme.test' }),
+    });
+    expect(res.status).toBe(201);
+    const { id } = await res.json();
+    await page.goto(`${engine.baseUrl}/ui/campaigns/${id}`);
+    const buttons = async () => (await page.locator('main .actions button').allInnerTexts()).map((t) => t.trim());
+    expect(await buttons()).toEqual(['Send now', 'Schedule', 'Cancel campaign']);
+    const at = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 16);
+    await page.getByLabel('Send at (UTC)').fill(at);
+    await page.getByRole('button', { name: 'Schedule', exact: true }).click();
+    await page.getByText(`Scheduled for ${at}:00Z.`).waitFor();
+    expect(await buttons()).toEqual(['Send now', 'Schedule', 'Pause', 'Cancel campaign']);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByText('Paused: nothing more is sent until you resume.').waitFor();
+    expect(await buttons()).toEqual(['Resume', 'Cancel campaign']);
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByText('Resumed.').waitFor();
+    expect(await buttons()).toEqual(['Send now', 'Schedule', 'Pause', 'Cancel campaign']);
+    await page.getByRole('button', { name: 'Cancel campaign' }).click();
+    await page.getByText('Campaign cancelled').waitFor();
+    expect(await buttons()).toEqual([]);
+    await expect(page.locator('.job-progress').getAttribute('data-status')).resolves.toBe('cancelled');
+    const api = await (await fetch(`${engine.baseUrl}/v1/campaigns/${id}`, { headers: { authorization: `Bearer ${a.full.secret}` } })).json();
+    expect(api).toMatchObject({ status: 'cancelled', scheduled_at: `${at}:00.000Z` });
+  });
+
   it("adds a contact, imports a CSV file with progress to done, sets double opt-in; a Member Center list is read-only", async () => {
     const created = await fetch(`${engine.baseUrl}/v1/lists`, {
       method: 'POST', headers: { authorization: `Bearer ${a.full.secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Newsletter readers' }),

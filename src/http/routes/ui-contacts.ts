@@ -18,7 +18,7 @@ export function importProgress(listId: string, imp: ImportView | null, waiting =
   if (!imp || waiting) return html`<div class="import-progress" data-status="${waiting ? 'starting' : 'none'}">${waiting ? html`<progress aria-label="Import starting"></progress><p class="muted">Uploading…</p>` : html`<p class="muted">No import yet.</p>`}</div>`;
   const counts = `${imp.rows_received} rows read: ${imp.created} created, ${imp.updated} updated, ${imp.rows_invalid} invalid${imp.kept_unsubscribed ? `, ${imp.kept_unsubscribed} kept unsubscribed` : ''}`;
   return html`<div class="import-progress" data-import="${imp.id}" data-status="${imp.status}" data-list="${listId}">
-    ${statusBadge(imp.status === 'completed' ? 'completed' : imp.status)}
+    ${statusBadge(imp.status)}
     ${imp.status === 'running'
       ? html`<progress aria-label="Import of ${imp.created_at} running"></progress>`
       : html`<progress aria-label="Import of ${imp.created_at}" max="${Math.max(imp.rows_received, 1)}" value="${imp.status === 'completed' ? Math.max(imp.rows_received, 1) : 0}"></progress>`}

@@ -74,7 +74,13 @@
       method: 'POST', credentials: 'same-origin', body: input.files[0],
       headers: { 'content-type': 'text/csv', 'x-csrf-token': form.querySelector('input[name=_csrf]').value },
     }).then(function (r) {
-      return r.ok ? r.text().then(function (text) { finished = true; out.innerHTML = text; })
+      return r.ok ? r.text().then(function (text) {
+        finished = true;
+        out.innerHTML = text;
+        // The next upload from this page waits for an import newer than this one.
+        var shown = out.querySelector('[data-import]');
+        if (shown) form.dataset.last = shown.dataset.import;
+      })
         : refusal(r).then(function (message) { finished = true; out.textContent = message; });
     }).catch(function (err) {
       finished = true;
