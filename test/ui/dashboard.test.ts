@@ -220,7 +220,9 @@ describe.skipIf(missing !== undefined)('the dashboard in Chromium', () => {
     await page.getByLabel('Subject (Liquid)').fill('Hello {{ first_name }}');
     await page.getByLabel('HTML body (Liquid)').fill('<h1>Welcome, {{ first_name }}!</h1>');
     await page.getByRole('button', { name: 'Create template' }).click();
-    await page.getByText('Template Welcome created (version 1).').waitFor();
+    await page.waitForLoadState();
+    // The page's text, so that a refusal (and its error code) shows in the failure.
+    expect(await page.locator('body').innerText()).toContain('Template Welcome created (version 1).');
     a.templateId = new URL(page.url()).pathname.split('/').pop()!;
     // A script in the template must not run in the preview: the frame is sandboxed and the page's CSP stays.
     await page.getByLabel('HTML body (Liquid)').fill('<h1>Welcome aboard, {{ first_name }}!</h1><p>Plan: {{ plan | default: "free" }}</p><script>document.body.dataset.ran = "yes"</script>');

@@ -73,7 +73,6 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps & { renderer:
     ...deps,
     domains: { settings: config.domains, secretsKey: config.secretsKey },
     checker: dnsChecker(config.domains.dnsServers),
-    renderer: deps.renderer,
   };
   const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure: 'auto' } as const;
 
