@@ -116,8 +116,28 @@ program
   .command('migrate')
   .description('apply database migrations and exit')
   .action(async () => {
-    await withDatabase(await config(), async () => {});
-    console.log('migrations applied');
+    const { migrate } = await import('./db/migrate.ts');
+    const { retryTransient } = await import('./db/transient.ts');
+    const { terminalBar } = await import('./ui/job-watch.ts');
+    // A bar on a terminal only: logs and CI get the one line below.
+    const bar = process.stdout.isTTY ? terminalBar(process.stdout, 'migrations {bar} {value}/{total} {file}') : undefined;
+    const database = await openDatabase(await config(), { poolSize: 2, migrate: false });
+    try {
+      const applied = await retryTransient('migrate', () =>
+        migrate(database.db, {
+          onProgress: (p) => {
+            if (!bar) return;
+            if (p.file === null) bar.start(Math.max(p.total, 1), 0, { file: '' });
+            else bar.update(p.done, { file: p.file });
+          },
+        }),
+      );
+      bar?.stop();
+      console.log(`migrations applied (${applied.length ? `${applied.length} changed: ${applied.join(', ')}` : 'none pending'})`);
+    } finally {
+      bar?.stop();
+      await database.close();
+    }
   });
 
 const tenant = program.command('tenant').description('manage tenants');
@@ -425,6 +445,60 @@ program
       return watchJob(() => getSendJob(db, tenantId, id), opts.interval);
     });
     if (job.status !== 'completed') process.exitCode = 1;
+  });
+
+// Contacts of an API list (docs/api.md "Lists and contacts"): the streamed import of POST /v1/lists/{id}/contacts/import.
+program
+  .command('contacts')
+  .description('contacts of lists the API owns')
+  .command('import')
+  .description('import contacts from a CSV (header row) or JSON lines file into a list, streamed, with a progress bar on a terminal')
+  .requiredOption('--tenant <id>', 'tenant id', endpointId)
+  .requiredOption('--list <id>', 'list id', endpointId)
+  .option('--format <format>', 'csv or jsonl (default: from the file name; .jsonl and .ndjson are JSON lines)')
+  .argument('<file>', 'the file to import')
+  .action(async (file: string, opts: { tenant: string; list: string; format?: string }) => {
+    const { createReadStream } = await import('node:fs');
+    const { stat } = await import('node:fs/promises');
+    const { Transform } = await import('node:stream');
+    const { startImport, runImport } = await import('./lists/import.ts');
+    const { confirmationQueuer } = await import('./lists/double-opt-in.ts');
+    const { terminalBar } = await import('./ui/job-watch.ts');
+    const format = opts.format ?? (/\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv');
+    if (format !== 'csv' && format !== 'jsonl') throw new ConfigError(`--format must be csv or jsonl, not ${format}`);
+    let size: number;
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
+    } catch (err) {
+      throw new ConfigError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    const cfg = await config();
+    const result = await withDatabase(cfg, async (db) => {
+      if (!(await tenantExists(db, opts.tenant).catch(() => false))) throw new ConfigError(`tenant ${opts.tenant} not found`);
+      const importId = await startImport(db, opts.tenant, opts.list, format);
+      // Progress is the share of the file read: rows are streamed, their number is known at the end.
+      const bar = process.stdout.isTTY ? terminalBar(process.stdout, 'import {bar} {percentage}% | {value}/{total} bytes') : undefined;
+      bar?.start(Math.max(size, 1), 0);
+      let read = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          read += chunk.length;
+          bar?.update(read);
+          done(null, chunk);
+        },
+      });
+      const source = createReadStream(file);
+      source.on('error', (err) => counted.destroy(err));
+      try {
+        return await runImport(db, opts.tenant, importId, opts.list, format, source.pipe(counted), confirmationQueuer(cfg.tracking, cfg.jobs.defaultFrom));
+      } finally {
+        bar?.stop();
+      }
+    });
+    console.log(`import ${result.id} ${result.status}: ${result.rows_received} rows read, ${result.created} created, ${result.updated} updated, ${result.rows_invalid} invalid${result.kept_unsubscribed ? `, ${result.kept_unsubscribed} kept unsubscribed` : ''}${result.error ? ` (${result.error})` : ''}`);
+    if (result.status !== 'completed') process.exitCode = 1;
   });
 
 program.parseAsync().catch((err: Error) => {

@@ -10949,6 +10949,8 @@ export interface paths {
                     limit?: number;
                     recipient?: string;
                     status?: string;
+                    /** @description name:value: only messages whose tags carry that name with that value (e.g. campaign_id:spring-sale) */
+                    tag?: string;
                     template?: string;
                     to?: string;
                 };

@@ -29,7 +29,7 @@ export async function withSchemaLock<T>(db: Db, fn: (client: DbClient) => Promis
  * applyFunctions), all under the schema lock so that several processes starting at once apply each
  * file exactly once.
  */
-export async function migrate(db: Db): Promise<string[]> {
+export async function migrate(db: Db, options: { onProgress?: (p: { done: number; total: number; file: string | null }) => void } = {}): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
   return withSchemaLock(db, async (client) => {
     const applied: string[] = [];
@@ -37,8 +37,9 @@ export async function migrate(db: Db): Promise<string[]> {
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
     const done = new Set((await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name));
-    for (const file of files) {
-      if (done.has(file)) continue;
+    const pending = files.filter((f) => !done.has(f));
+    options.onProgress?.({ done: 0, total: pending.length, file: null });
+    for (const file of pending) {
       const sql = await readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
       await client.query('BEGIN');
       try {
@@ -46,6 +47,7 @@ export async function migrate(db: Db): Promise<string[]> {
         await client.query('INSERT INTO schema_migrations (name) VALUES ($1)', [file]);
         await client.query('COMMIT');
         applied.push(file);
+        options.onProgress?.({ done: applied.length, total: pending.length, file });
       } catch (err) {
         await client.query('ROLLBACK');
         throw new Error(`migration ${file} failed: ${(err as Error).message}`);

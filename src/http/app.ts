@@ -197,7 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(webhookEndpointRoutes, deps);
   await app.register(smsRoutes, deps);
   await app.register(whatsappRoutes, deps);
-  await app.register(uiRoutes, deps);
+  await app.register(uiRoutes, { ...deps, renderer });
   // Other providers' APIs (docs/compat/): each layer its own plugin with its own error shape.
   await app.register(resendAndPostmarkRoutes, { ...deps, renderer });
   // useSend's API (docs/compat/usesend.md): its SDK appends /api/v1 to the base URL it is given.

@@ -165,14 +165,20 @@ export async function runImport(
   return (await getImport(db, tenantId, importId))!;
 }
 
+const IMPORT_SELECT = `SELECT i.* FROM contact_imports i JOIN lists l ON l.tenant_id = i.tenant_id AND l.id = i.list_id AND l.deleted_at IS NULL`;
+
 export async function getImport(db: Queryable, tenantId: string, id: string): Promise<ImportView | null> {
-  const { rows } = await db.query(
-    `SELECT i.* FROM contact_imports i JOIN lists l ON l.tenant_id = i.tenant_id AND l.id = i.list_id AND l.deleted_at IS NULL
-      WHERE i.tenant_id = $1 AND i.id = $2`,
-    [tenantId, id],
-  );
-  const r = rows[0];
-  if (!r) return null;
+  const { rows } = await db.query(`${IMPORT_SELECT} WHERE i.tenant_id = $1 AND i.id = $2`, [tenantId, id]);
+  return rows[0] ? importView(rows[0]) : null;
+}
+
+/** A list's newest import (the dashboard follows the one its upload is running; index contact_imports_tenant). */
+export async function latestImport(db: Queryable, tenantId: string, listId: string): Promise<ImportView | null> {
+  const { rows } = await db.query(`${IMPORT_SELECT} WHERE i.tenant_id = $1 AND i.list_id = $2 ORDER BY i.created_at DESC, i.id DESC LIMIT 1`, [tenantId, listId]);
+  return rows[0] ? importView(rows[0]) : null;
+}
+
+function importView(r: Record<string, any>): ImportView {
   return {
     id: r.id, list_id: r.list_id, format: r.format, status: r.status, rows_received: r.rows_received, rows_invalid: r.rows_invalid,
     created: r.created, updated: r.updated, kept_unsubscribed: r.kept_unsubscribed, error: r.error,

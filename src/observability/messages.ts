@@ -25,6 +25,8 @@ export interface MessageFilters {
   channel?: string;
   template?: string;
   identity?: string;
+  /** `name:value`: messages whose tags carry that name with that value (index messages_tags). */
+  tag?: string;
 }
 
 export interface Page<T> {
@@ -117,6 +119,11 @@ export async function listMessages(db: Queryable, tenantId: string, filters: Mes
     // A full address or a bare domain: only the domain is compared.
     const domain = filters.identity.slice(filters.identity.lastIndexOf('@') + 1).toLowerCase();
     add((p) => `lower(split_part(coalesce(pj.from_address, sj.from_address), '@', 2)) = ${p}`, domain);
+  }
+  if (filters.tag !== undefined) {
+    const split = filters.tag.indexOf(':');
+    if (split < 1) throw new DomainError('invalid', 'validation_failed', 'tag must be name:value, e.g. campaign_id:spring-sale');
+    add((p) => `m.tags @> ${p}::jsonb`, JSON.stringify({ [filters.tag.slice(0, split)]: filters.tag.slice(split + 1) }));
   }
   if (after) {
     params.push(after.t, after.i);

@@ -225,6 +225,9 @@ export interface TemplateRenderer {
   renderTemplate(template: TemplateSource, variables: Record<string, unknown>, options?: { strict?: boolean }): Promise<{ subject: string; html?: string; text?: string }>;
 }
 
+/** The check every save runs: the source renders (in a render thread) with no variables. */
+export const renderCheck = (renderer: TemplateRenderer): TemplateCheck => (source) => renderer.renderTemplate(source, {});
+
 export interface RenderedVersion {
   template_id: string;
   version: number;

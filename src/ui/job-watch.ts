@@ -5,6 +5,10 @@ const live = (j: SendJobView) => j.status === 'pending' || j.status === 'running
 const summary = (j: SendJobView) =>
   `${j.status}: ${j.counts.sent} sent, ${j.counts.delivered} delivered, ${j.counts.bounced} bounced, ${j.counts.failed} failed, ${j.counts.suppressed} suppressed, ${j.counts.queued} queued of ${j.counts.total}`;
 
+/** A progress bar on a terminal (the CLI's one look: job watch, contact import, migrations). */
+export const terminalBar = (out: NodeJS.WriteStream, format: string) =>
+  new cliProgress.SingleBar({ format, stream: out, hideCursor: true }, cliProgress.Presets.shades_classic);
+
 /**
  * Polls a send job until it ends: a progress bar with live counters on a terminal, a line per
  * change otherwise (logs, CI). Returns the last view.
@@ -12,7 +16,7 @@ const summary = (j: SendJobView) =>
 export async function watchJob(read: () => Promise<SendJobView>, intervalMs: number, out: NodeJS.WriteStream = process.stdout): Promise<SendJobView> {
   let job = await read();
   const bar = out.isTTY
-    ? new cliProgress.SingleBar({ format: '{bar} {percentage}% | {value}/{total} | {status} | sent {sent} · failed {failed} · queued {queued}', stream: out, hideCursor: true }, cliProgress.Presets.shades_classic)
+    ? terminalBar(out, '{bar} {percentage}% | {value}/{total} | {status} | sent {sent} · failed {failed} · queued {queued}')
     : undefined;
   const done = (j: SendJobView) => j.counts.total - j.counts.queued;
   const payload = (j: SendJobView) => ({ status: j.status, sent: j.counts.sent, failed: j.counts.failed, queued: j.counts.queued });

@@ -1,9 +1,14 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDomain } from '../../src/domains/domains.ts';
+import { createList } from '../../src/lists/contacts.ts';
+import pg from 'pg';
+import { inject } from 'vitest';
 import { TEST_JWT_SECRET, tenantWithToken, testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
@@ -118,4 +123,73 @@ describe('send-engine job watch', () => {
     expect(stdout).toMatch(/running: 0 sent, .* 4 queued of 4/);
     expect(stdout).toMatch(/completed: 4 sent, .* 0 queued of 4/);
   });
+});
+
+describe('send-engine contacts import', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'se-cli-import-'));
+
+  it('streams a CSV file into an API list and prints what it did; the contacts exist after', async () => {
+    const { tenantId } = await tenantWithToken(database.db);
+    const list = await createList(database.db, tenantId, { name: 'cli readers' });
+    const file = path.join(dir, 'readers.csv');
+    writeFileSync(file, ['email,first_name,plan', ...Array.from({ length: 7_000 }, (_, i) => `cli${i}@readers.test,C${i},gold`), 'nope,X,Y'].join('\n'));
+    const r = await cli(['contacts', 'import', '--tenant', tenantId, '--list', list.id, file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^import [0-9a-f-]{36} completed: 7001 rows read, 7000 created, 0 updated, 1 invalid\n$/);
+    const { rows } = await database.db.query(`SELECT count(*)::int AS n, min(properties->>'plan') AS plan FROM subscribers WHERE tenant_id = $1 AND list_id = $2`, [tenantId, list.id]);
+    expect(rows[0]).toEqual({ n: 7_000, plan: 'gold' });
+    // JSON lines by the file name; the same addresses again are updates.
+    const jsonl = path.join(dir, 'again.jsonl');
+    writeFileSync(jsonl, '{"email": "cli1@readers.test", "first_name": "Again"}\n');
+    const again = await cli(['contacts', 'import', '--tenant', tenantId, '--list', list.id, jsonl]);
+    expect(again.stdout).toMatch(/completed: 1 rows read, 0 created, 1 updated, 0 invalid/);
+    // On a terminal (script(1) gives it one): a bar over the bytes of the file, then the same line.
+    const shell = [process.execPath, BIN, 'contacts', 'import', '--tenant', tenantId, '--list', list.id, file].map((a) => JSON.stringify(a)).join(' ');
+    const tty = await run('script', ['-qec', shell, '/dev/null'], { env: { ...process.env, DATABASE_URL: database.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', NO_COLOR: '1' }, timeout: 60_000 });
+    expect(tty.stdout).toMatch(new RegExp(`import .*100% \\| ${statSync(file).size}/${statSync(file).size} bytes`));
+    expect(tty.stdout).toMatch(/completed: 7001 rows read, 0 created, 7000 updated, 1 invalid/);
+  });
+
+  it('a list that is not there, an id that is not one, a missing file: one line each, exit 1, nothing imported', async () => {
+    const { tenantId } = await tenantWithToken(database.db);
+    const file = path.join(dir, 'one.csv');
+    writeFileSync(file, 'email\na@b.test\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['--list', '01890000-0000-7000-8000-0000000b1a57', file], /^error: list 01890000-0000-7000-8000-0000000b1a57 not found$/],
+      [['--list', 'not-a-list', file], /option '--list <id>' argument 'not-a-list' is invalid\. must be an id \(uuid\) \(add --help for usage\)$/],
+      [['--list', '01890000-0000-7000-8000-0000000b1a57', path.join(dir, 'missing.csv')], /^error: cannot read .*missing\.csv: no such file$/],
+    ];
+    for (const [args, expected] of cases) {
+      const r = await cli(['contacts', 'import', '--tenant', tenantId, ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(expected);
+    }
+    expect((await database.db.query('SELECT 1 FROM contact_imports WHERE tenant_id = $1', [tenantId])).rowCount).toBe(0);
+  });
+});
+
+describe('send-engine migrate', () => {
+  it('on a terminal, a progress bar over the pending migrations; otherwise one line', async () => {
+    const name = `se_cli_migrate_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: inject('pgAdminUrl') });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    try {
+      const url = new URL(inject('pgAdminUrl'));
+      url.pathname = `/${name}`;
+      // script(1) gives the command a pseudo-terminal: stdout.isTTY holds as in a shell.
+      const shell = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} migrate`;
+      const tty = await run('script', ['-qec', shell, '/dev/null'], { env: { ...process.env, DATABASE_URL: url.toString(), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', NO_COLOR: '1' }, timeout: 120_000 });
+      expect(tty.stdout).toMatch(/migrations .*\d+\/\d+ \d{3}_\w+\.sql/);
+      expect(tty.stdout).toMatch(/migrations applied \(\d+ changed: 001_foundation\.sql, /);
+      const plain = await cli(['migrate'], { DATABASE_URL: url.toString() });
+      expect(plain.code).toBe(0);
+      expect(plain.stdout).toBe('migrations applied (none pending)\n');
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  }, 120_000);
 });

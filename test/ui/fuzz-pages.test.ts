@@ -63,7 +63,8 @@ const enc = (s: string) => {
 
 async function rowCount(): Promise<number> {
   const { rows } = await database.db.query<{ n: number }>(
-    `SELECT (SELECT count(*) FROM suppressions) + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM sending_domains) + (SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM suppression_audit) AS n`,
+    `SELECT (SELECT count(*) FROM suppressions) + (SELECT count(*) FROM api_keys) + (SELECT count(*) FROM sending_domains) + (SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM suppression_audit)
+            + (SELECT count(*) FROM template_versions) + (SELECT count(*) FROM send_jobs) + (SELECT count(*) FROM subscribers) + (SELECT count(*) FROM contact_imports) AS n`,
   );
   return Number(rows[0].n);
 }

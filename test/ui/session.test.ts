@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, type IssuedKey } from '../../src/auth/api-keys.ts';
+import { createList } from '../../src/lists/contacts.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
 import { readSession, signSession } from '../../src/ui/session.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -148,5 +149,47 @@ describe('tenant isolation and scopes on forms', () => {
     expect(res.status).toBe(403);
     expect(res.text).toContain('a key cannot grant scopes it does not hold: suppressions.manage');
     expect((await database.db.query(`SELECT 1 FROM api_keys WHERE name = 'escalate'`)).rowCount).toBe(0);
+  });
+
+  it('view scopes do not write: templates.manage and lists.manage are needed, named in the 403 page', async () => {
+    const a = (await database.db.query<{ tenant_id: string }>('SELECT tenant_id FROM api_keys WHERE id = $1', [keyA.key_id])).rows[0].tenant_id;
+    const list = await createList(database.db, a, { name: 'views only' });
+    const viewer = await createApiKey(database.db, a, ['templates.view', 'lists.view'], { environment: 'live', name: 'viewer' });
+    const b = browser(app.baseUrl);
+    await b.signIn(viewer.secret);
+    const page = await b.get('/ui/templates');
+    expect(page.status).toBe(200);
+    expect(page.text).not.toContain('Create template');
+    const token = await b.csrf('/ui/templates');
+    const create = await b.post('/ui/templates', { _csrf: token, name: 'Nope', subject: 'Nope' });
+    expect(create.status).toBe(403);
+    expect(create.text).toContain('creating a template needs the scope templates.manage');
+    const add = await b.post(`/ui/lists/${list.id}/contacts`, { _csrf: token, email: 'x@views.test' });
+    expect(add.status).toBe(403);
+    expect(add.text).toContain('adding a contact needs the scope lists.manage');
+    expect((await database.db.query(`SELECT 1 FROM templates WHERE tenant_id = $1`, [a])).rowCount).toBe(0);
+    expect((await database.db.query(`SELECT 1 FROM subscribers WHERE list_id = $1`, [list.id])).rowCount).toBe(0);
+  });
+
+  it('the CSV upload needs the CSRF token (x-csrf-token) like every form, and imports nothing without it', async () => {
+    const a = (await database.db.query<{ tenant_id: string }>('SELECT tenant_id FROM api_keys WHERE id = $1', [keyA.key_id])).rows[0].tenant_id;
+    const list = await createList(database.db, a, { name: 'upload' });
+    const manager = await createApiKey(database.db, a, ['lists.view', 'lists.manage'], { environment: 'live', name: 'lists' });
+    const b = browser(app.baseUrl);
+    await b.signIn(manager.secret);
+    const token = await b.csrf(`/ui/lists/${list.id}/contacts`);
+    const upload = (headers: Record<string, string>) =>
+      fetch(`${app.baseUrl}/ui/lists/${list.id}/import`, {
+        method: 'POST', body: 'email\nup@load.test\n',
+        headers: { cookie: [...b.jar].map(([k, v]) => `${k}=${v}`).join('; '), 'content-type': 'text/csv', ...headers },
+      });
+    const refused = await upload({});
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toContain(refused.headers.get('x-request-id')!);
+    expect((await database.db.query('SELECT 1 FROM contact_imports WHERE list_id = $1', [list.id])).rowCount).toBe(0);
+    const ok = await upload({ 'x-csrf-token': token });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('1 rows read: 1 created, 0 updated, 0 invalid');
+    expect((await database.db.query(`SELECT email FROM subscribers WHERE list_id = $1`, [list.id])).rows).toEqual([{ email: 'up@load.test' }]);
   });
 });

@@ -79,7 +79,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps) {
     }),
   );
 
-  app.get<{ Querystring: PageQuery & { status?: string; recipient?: string; channel?: string; template?: string; identity?: string } }>(
+  app.get<{ Querystring: PageQuery & { status?: string; recipient?: string; channel?: string; template?: string; identity?: string; tag?: string } }>(
     '/v1/messages',
     {
       config: { scope: 'messages.view' },
@@ -95,6 +95,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps) {
             channel: { type: 'string', enum: ['transactional', 'newsletter'] },
             template: { type: 'string', maxLength: 256 },
             identity: { type: 'string', maxLength: 320 },
+            tag: { type: 'string', minLength: 3, maxLength: 512, description: 'name:value: only messages whose tags carry that name with that value (e.g. campaign_id:spring-sale)' },
           },
         },
         response: { 200: MessagePage, ...failures(401, 403, 422) },
@@ -107,7 +108,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps) {
       const page = await listMessages(
         db,
         request.principal.tenantId,
-        { window: resolveWindow(q.from, q.to), status: q.status, recipient: q.recipient, channel: q.channel, template: q.template, identity: q.identity },
+        { window: resolveWindow(q.from, q.to), status: q.status, recipient: q.recipient, channel: q.channel, template: q.template, identity: q.identity, tag: q.tag },
         { limit: q.limit, cursor: q.cursor, unmask: canUnmask(request) },
       );
       return sendPage(request, reply, page);

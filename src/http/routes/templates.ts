@@ -4,8 +4,8 @@ import { resolveWindow } from '../../observability/cursor.ts';
 import { templateVersionPerformance } from '../../observability/reports.ts';
 import { sendTemplateTest, type TemplateTestRequest } from '../../templates/test-send.ts';
 import {
-  createTemplate, deleteTemplate, getTemplate, getTemplateVersion, listTemplates, listTemplateVersions, renderStoredTemplate, updateTemplate,
-  type TemplateCheck, type TemplateInput, type TemplateRenderer,
+  createTemplate, deleteTemplate, getTemplate, getTemplateVersion, listTemplates, listTemplateVersions, renderCheck, renderStoredTemplate, updateTemplate,
+  type TemplateInput, type TemplateRenderer,
 } from '../../templates/templates.ts';
 import type { AppDeps } from '../app.ts';
 import { sendPage } from '../read-api.ts';
@@ -27,7 +27,7 @@ export async function templateRoutes(app: FastifyInstance, deps: AppDeps & { ren
   const manage = { scope: 'templates.manage' } as const;
   const view = { scope: 'templates.view' } as const;
   // A template is saved only once it renders (in a render thread) with no variables.
-  const check: TemplateCheck = (source) => renderer.renderTemplate(source, {});
+  const check = renderCheck(renderer);
 
   app.post<{ Body: TemplateInput }>(
     '/v1/templates',

@@ -13,6 +13,7 @@ interface Search {
   status?: string;
   channel?: 'transactional' | 'newsletter';
   template?: string;
+  tag?: string;
   from?: string;
   to?: string;
   cursor?: string;
@@ -32,6 +33,7 @@ export function uiMessageRoutes(app: FastifyInstance, ctx: UiContext) {
           status: { type: 'string', enum: ['', ...MESSAGE_STATUSES] },
           channel: { type: 'string', enum: ['', 'transactional', 'newsletter'] },
           template: { type: 'string', maxLength: 256 },
+          tag: { type: 'string', maxLength: 512 },
           from: { type: 'string', maxLength: 64 },
           to: { type: 'string', maxLength: 64 },
           cursor: { type: 'string', maxLength: 1000 },
@@ -46,7 +48,7 @@ export function uiMessageRoutes(app: FastifyInstance, ctx: UiContext) {
       const page = await listMessages(
         ctx.db,
         principal.tenantId,
-        { window: resolveWindow(utc(q.from), utc(q.to)), status: q.status || undefined, recipient, channel: q.channel || undefined, template: q.template || undefined },
+        { window: resolveWindow(utc(q.from), utc(q.to)), status: q.status || undefined, recipient, channel: q.channel || undefined, template: q.template || undefined, tag: q.tag?.trim() || undefined },
         { limit: 50, cursor: q.cursor, unmask },
       );
       const next = new URLSearchParams(Object.entries({ ...q, cursor: page.nextCursor ?? '' }).filter(([, v]) => v) as Array<[string, string]>);
@@ -59,6 +61,7 @@ export function uiMessageRoutes(app: FastifyInstance, ctx: UiContext) {
           <div class="field"><label for="m-channel">Kind</label>
             <select id="m-channel" name="channel"><option value="">any</option>${['transactional', 'newsletter'].map((s) => html`<option${s === q.channel ? html` selected` : ''}>${s}</option>`)}</select></div>
           <div class="field"><label for="m-template">Send job name</label><input id="m-template" name="template" value="${q.template ?? ''}"></div>
+          <div class="field"><label for="m-tag">Tag (name:value)</label><input id="m-tag" name="tag" value="${q.tag ?? ''}" placeholder="campaign_id:spring-sale"></div>
           <div class="field"><label for="m-from">From (UTC)</label><input id="m-from" name="from" type="datetime-local" value="${q.from ?? ''}"></div>
           <div class="field"><label for="m-to">To (UTC)</label><input id="m-to" name="to" type="datetime-local" value="${q.to ?? ''}"></div>
           <button type="submit">Search</button>

@@ -1,16 +1,30 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DnsChecker } from '../../domains/dns-check.ts';
 import type { DomainContext } from '../../domains/domains.ts';
+import type { Scope } from '../../auth/scopes.ts';
+import type { TemplateRenderer } from '../../templates/templates.ts';
 import type { Html } from '../../ui/html.ts';
 import { layout, type Notice } from '../../ui/layout.ts';
 import { PAGES, type PageName } from '../../ui/pages.ts';
 import type { AppDeps } from '../app.ts';
+import { HttpError } from '../errors.ts';
 
 /** What the dashboard's route files share (docs/dashboard.md). */
-export interface UiContext extends AppDeps {
+export interface UiContext extends Omit<AppDeps, 'renderer'> {
   domains: DomainContext;
   checker: DnsChecker;
+  /** The API's render threads (previews, template checks): tenant Liquid never runs on the event loop. */
+  renderer: TemplateRenderer;
 }
+
+/** A page's writes may need more than its view scope (templates.manage, lists.manage): 403 naming it. */
+export function requireScope(request: FastifyRequest, scope: Scope, what: string) {
+  if (!request.viewer.principal.scopes.has(scope)) throw new HttpError(403, 'permission_denied', `${what} needs the scope ${scope}`);
+}
+
+export const canDo = (request: FastifyRequest, scope: Scope) => request.viewer.principal.scopes.has(scope);
+
+export const csrfBody = { _csrf: { type: 'string', maxLength: 512 } } as const;
 
 /** Route options of a page: hidden from /openapi.json (pages, not API), guarded by the page's scope. */
 export const pageRoute = <S extends object>(scope: PageName | null, schema: S = {} as S) => ({

@@ -15,6 +15,7 @@ import { PAGES } from '../../ui/pages.ts';
 import { isOperatorToken, readSession, SESSION_COOKIE, sessionKey, signSession, type Session } from '../../ui/session.ts';
 import { loginPage } from '../../ui/views/login.ts';
 import type { AppDeps } from '../app.ts';
+import type { TemplateRenderer } from '../../templates/templates.ts';
 import { clientError, HttpError } from '../errors.ts';
 import type { UiContext } from './ui-page.ts';
 import { uiDomainRoutes } from './ui-domains.ts';
@@ -25,6 +26,9 @@ import { uiMessageRoutes } from './ui-messages.ts';
 import { uiOverviewRoutes } from './ui-overview.ts';
 import { uiSuppressionRoutes } from './ui-suppressions.ts';
 import { uiWebhookRoutes } from './ui-webhooks.ts';
+import { uiCampaignRoutes } from './ui-campaigns.ts';
+import { uiContactRoutes } from './ui-contacts.ts';
+import { uiTemplateRoutes } from './ui-templates.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -61,7 +65,7 @@ function errorPage(err: Error, request: FastifyRequest, reply: FastifyReply) {
       <div class="notice bad" role="alert"><p>${message}</p><p class="muted">Error <code>${known?.code ?? 'internal_error'}</code>, request id <code>${request.id}</code></p></div>${hint}`).value);
 }
 
-export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
+export async function uiRoutes(app: FastifyInstance, deps: AppDeps & { renderer: TemplateRenderer }) {
   const { db, config } = deps;
   const key = sessionKey(config);
   const verifyKey = createApiKeyVerifier(db, config.authCacheSeconds);
@@ -204,7 +208,7 @@ export async function uiRoutes(app: FastifyInstance, deps: AppDeps) {
       },
     );
 
-    for (const pageRoutes of [uiOverviewRoutes, uiJobRoutes, uiMessageRoutes, uiListRoutes, uiDomainRoutes, uiSuppressionRoutes, uiWebhookRoutes, uiKeyRoutes]) {
+    for (const pageRoutes of [uiOverviewRoutes, uiJobRoutes, uiMessageRoutes, uiCampaignRoutes, uiTemplateRoutes, uiListRoutes, uiContactRoutes, uiDomainRoutes, uiSuppressionRoutes, uiWebhookRoutes, uiKeyRoutes]) {
       pageRoutes(ui, ctx);
     }
   });

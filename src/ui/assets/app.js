@@ -43,6 +43,51 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // A contact import: the file is the request body (streamed into the import on the server), and
+  // while it uploads the list's newest import is polled into the status element.
+  function refusal(response) {
+    return response.text().then(function (text) {
+      var notice = new DOMParser().parseFromString(text, 'text/html').querySelector('.notice');
+      return 'The import was refused (' + response.status + '): ' + (notice ? notice.textContent.trim() : response.statusText);
+    });
+  }
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches('form[data-import]')) return;
+    event.preventDefault();
+    var input = form.querySelector('input[type=file]');
+    var out = document.getElementById(form.dataset.import);
+    var button = form.querySelector('button[type=submit]');
+    if (!input.files.length || !out) return;
+    var finished = false;
+    button.disabled = true;
+    var poll = function () {
+      if (finished) return;
+      fetch(form.dataset.progress + '?not=' + encodeURIComponent(form.dataset.last || ''), { credentials: 'same-origin' })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) { if (!finished && text) out.innerHTML = text; })
+        .catch(function () {})
+        .then(function () { if (!finished) setTimeout(poll, 500); });
+    };
+    poll();
+    fetch(form.action, {
+      method: 'POST', credentials: 'same-origin', body: input.files[0],
+      headers: { 'content-type': 'text/csv', 'x-csrf-token': form.querySelector('input[name=_csrf]').value },
+    }).then(function (r) {
+      return r.ok ? r.text().then(function (text) {
+        finished = true;
+        out.innerHTML = text;
+        // The next upload from this page waits for an import newer than this one.
+        var shown = out.querySelector('[data-import]');
+        if (shown) form.dataset.last = shown.dataset.import;
+      })
+        : refusal(r).then(function (message) { finished = true; out.textContent = message; });
+    }).catch(function (err) {
+      finished = true;
+      out.textContent = 'The upload failed: ' + err.message;
+    }).then(function () { button.disabled = false; });
+  });
+
   document.addEventListener('DOMContentLoaded', function () { drawCharts(document); });
   document.addEventListener('htmx:afterSwap', function (event) { drawCharts(event.target); });
 })();
