@@ -38,16 +38,8 @@ const CLAIM_SQL = `WITH urgent AS (
   SELECT id FROM messages m WHERE status = 'queued' AND priority > 0 AND next_attempt_at <= now()
   ORDER BY priority DESC, next_attempt_at LIMIT $1 FOR UPDATE OF m SKIP LOCKED
 ), due AS (
-  SELECT id FROM messages m WHERE status = 'queued' AND priority = 0 AND next_attempt_at <= now()
-    -- Guardrail (src/events/guardrail.ts): a paused tenant's newsletters wait; transactional goes on.
-    AND NOT EXISTS (SELECT 1 FROM tenants t
-                     WHERE t.id = m.tenant_id AND t.newsletter_paused_at IS NOT NULL
-                       AND (m.send_job_id IS NOT NULL
-                            OR EXISTS (SELECT 1 FROM proxy_jobs j WHERE j.id = m.proxy_job_id AND j.message_type = 'newsletter')))
-    -- A paused campaign's messages wait where they are (src/jobs/campaigns.ts).
-    AND NOT EXISTS (SELECT 1 FROM send_jobs pj WHERE pj.id = m.send_job_id AND pj.status = 'paused')
-  -- A message past its expires_at (an OTP, a closed window) is claimed too, to be settled as expired below.
-  ORDER BY next_attempt_at LIMIT greatest(0, $1 - (SELECT count(*) FROM urgent)) FOR UPDATE OF m SKIP LOCKED
+  -- The due index read in order up to the limit, what waits left out (src/db/functions/010_outbox.sql).
+  SELECT outbox_due(($1 - (SELECT count(*) FROM urgent))::integer) AS id
 ), expired AS (
   SELECT id FROM messages WHERE status = 'sending' AND lease_until < now()
     AND NOT (leased_by = $2 AND id = ANY($4::uuid[]))
@@ -74,13 +66,17 @@ SELECT c.id, c.tenant_id, c.recipient, c.headers, c.attempts,
             WHEN sj.id IS NOT NULL AND sj.status NOT IN ('running', 'paused') THEN 'cancelled'
             WHEN sj.id IS NOT NULL AND lm.status IS DISTINCT FROM 'active' THEN 'unsubscribed'
        END AS skip
+  -- Each lookup is by key for the claimed rows only (OFFSET 0 keeps it a per-row index probe): a
+  -- join the planner turns into hashing all of list_members or proxy_jobs costs O(table) per claim.
   FROM claimed c
-  LEFT JOIN proxy_jobs j ON j.id = c.proxy_job_id
-  LEFT JOIN send_jobs sj ON sj.id = c.send_job_id
-  LEFT JOIN list_members lm ON lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id
-  LEFT JOIN channel_messages ch ON ch.message_id = c.id
-  LEFT JOIN subscribers ct ON ct.tenant_id = c.tenant_id AND ct.id = c.subscriber_id
-  LEFT JOIN suppressions sup ON sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient)`;
+  LEFT JOIN LATERAL (SELECT * FROM proxy_jobs j WHERE j.id = c.proxy_job_id OFFSET 0) j ON true
+  LEFT JOIN LATERAL (SELECT sj.id, sj.list_id, sj.status FROM send_jobs sj WHERE sj.id = c.send_job_id OFFSET 0) sj ON true
+  LEFT JOIN LATERAL (SELECT lm.preferences, lm.status FROM list_members lm
+                      WHERE lm.tenant_id = c.tenant_id AND lm.list_id = sj.list_id AND lm.subscriber_id = c.subscriber_id OFFSET 0) lm ON true
+  LEFT JOIN LATERAL (SELECT * FROM channel_messages ch WHERE ch.message_id = c.id OFFSET 0) ch ON true
+  LEFT JOIN LATERAL (SELECT ct.first_name, ct.last_name, ct.properties FROM subscribers ct
+                      WHERE ct.tenant_id = c.tenant_id AND ct.id = c.subscriber_id OFFSET 0) ct ON true
+  LEFT JOIN LATERAL (SELECT sup.email FROM suppressions sup WHERE sup.tenant_id = c.tenant_id AND sup.email = lower(c.recipient) OFFSET 0) sup ON true`;
 
 interface ClaimRowCommon {
   id: string;
@@ -115,7 +111,7 @@ type ClaimRow = ClaimRowCommon & (
 export async function claimMessages(db: Queryable, workerId: string, limit: number, leaseSeconds: number, held: string[] = []): Promise<ClaimedMessage[]> {
   const now = Date.now();
   const leaseDeadline = now + leaseSeconds * 1000;
-  const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v3', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
+  const { rows } = await db.query<ClaimRow>({ name: 'outbox_claim_v4', text: CLAIM_SQL, values: [limit, workerId, leaseSeconds, held] });
   return rows.map((r) => ({
     id: r.id,
     tenantId: r.tenant_id,

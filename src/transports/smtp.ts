@@ -47,6 +47,8 @@ class Connection {
   private readonly replies: Reply[] = [];
   private readonly waiters: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
   private failure?: Error;
+  /** Waits of `unlessBroken`, failed with the connection. */
+  private readonly holds = new Set<(err: Error) => void>();
   extensions = new Set<string>();
   authMethods = new Set<string>();
   idleTimer?: NodeJS.Timeout;
@@ -120,10 +122,24 @@ class Connection {
     });
   }
 
+  /** `promise`, unless the connection breaks (an abort, the server's close) before it settles. */
+  async unlessBroken<T>(promise: Promise<T>): Promise<T> {
+    if (this.failure) throw this.failure;
+    let fail!: (err: Error) => void;
+    const broken = new Promise<never>((_, reject) => (fail = reject));
+    this.holds.add(fail);
+    try {
+      return await Promise.race([promise, broken]);
+    } finally {
+      this.holds.delete(fail);
+    }
+  }
+
   destroy(err: Error) {
     clearTimeout(this.idleTimer);
     this.failure ??= err;
     for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    for (const hold of this.holds) hold(this.failure);
     this.socket.destroy();
   }
 
@@ -155,6 +171,7 @@ const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
 
 interface Send {
   message: ComposedMessage;
+  acceptAfter?: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
   connection?: Connection;
@@ -235,7 +252,7 @@ export function smtpTransport(options: SmtpOptions): Transport {
   }
 
   /** One message on a ready connection; the connection is reusable afterwards unless it broke. */
-  async function deliver(connection: Connection, message: ComposedMessage): Promise<void> {
+  async function deliver(connection: Connection, message: ComposedMessage, acceptAfter?: Promise<void>): Promise<void> {
     let raw = message.raw;
     // A configured key signs what no domain key signed (the domain's own key wins).
     if (options.dkim && !message.envelopeFrom) raw = signRaw(raw, options.dkim);
@@ -272,7 +289,14 @@ export function smtpTransport(options: SmtpOptions): Transport {
       if (reset.code !== 250) connection.destroy(new ReplyError('RSET', reset));
       throw new ReplyError(envelope[failed], replies[failed]);
     }
-    connection.write(...dotStuffed(raw));
+    // Everything but the final dot goes out now; the server takes the message (and this lane's
+    // send counts as confirmed) only once the lane's previous outcome is durable.
+    const data = dotStuffed(raw);
+    const endOfData = data.pop()!;
+    connection.write(...data);
+    // Aborted (lease ending) or closed while waiting: the message was never taken.
+    if (acceptAfter) await connection.unlessBroken(acceptAfter);
+    connection.write(endOfData);
     const done = await connection.next();
     if (done.code !== 250) throw new ReplyError('DATA', done);
   }
@@ -297,7 +321,7 @@ export function smtpTransport(options: SmtpOptions): Transport {
   function run(connection: Connection, send: Send) {
     clearTimeout(connection.idleTimer);
     send.connection = connection;
-    deliver(connection, send.message).then(
+    deliver(connection, send.message, send.acceptAfter).then(
       () => settle(send),
       (err) => settle(send, err instanceof TransportError ? err : new TransportError(`SMTP: ${(err as Error).message}`, false)),
     ).finally(() => release(connection));
@@ -340,14 +364,15 @@ export function smtpTransport(options: SmtpOptions): Transport {
 
   return {
     name: 'smtp',
+    defersAcceptance: true,
     async send(message: ComposedMessage, sendOptions: SendOptions = {}): Promise<SendResult> {
-      const { signal } = sendOptions;
+      const { signal, acceptAfter } = sendOptions;
       if (signal?.aborted) throw new TransportError('send deadline passed before the send started', false);
       if (closed) throw new TransportError('SMTP transport closed', false);
       let onAbort: (() => void) | undefined;
       try {
         await new Promise<void>((resolve, reject) => {
-          const send: Send = { message, resolve, reject, settled: false };
+          const send: Send = { message, acceptAfter, resolve, reject, settled: false };
           onAbort = () => {
             const waiting = queue.indexOf(send);
             if (waiting >= 0) queue.splice(waiting, 1);

@@ -12,10 +12,20 @@ export interface SendOptions {
    * connection, aborts its request) and throws a transient TransportError.
    */
   signal?: AbortSignal;
+  /**
+   * The server must not take responsibility for the message (SMTP: the end of DATA; an API: the
+   * call) before this resolves: the dispatcher's lane passes its previous send's outcome write, so
+   * a crash can repeat at most one confirmed send per lane while the next send's dialogue and bytes
+   * already overlap that write. Given only to transports that declare `defersAcceptance`; for
+   * the others the dispatcher awaits it before calling send.
+   */
+  acceptAfter?: Promise<void>;
 }
 
 export interface Transport {
   readonly name: string;
+  /** True when send() honours `acceptAfter` itself (it overlaps its own work with the wait). */
+  readonly defersAcceptance?: boolean;
   send(message: ComposedMessage, options?: SendOptions): Promise<SendResult>;
   close(): Promise<void>;
 }

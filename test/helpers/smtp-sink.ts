@@ -29,6 +29,10 @@ export interface SinkOptions {
   delayMs?: number;
   /** Milliseconds to wait before answering one RCPT TO (by its 0-based order of arrival), e.g. a stalling relay. */
   rcptDelayMs?: (address: string, index: number) => number;
+  /** Called as the first bytes of a message's data arrive (before the end of DATA). */
+  onDataStart?: () => void;
+  /** Awaited once a message's data has ended, before the sink answers 250 (takes the message). */
+  beforeAccept?: (messageId: string) => Promise<void>;
 }
 
 /** A real SMTP server (smtp-server) on 127.0.0.1 that keeps what it receives. */
@@ -53,11 +57,15 @@ export async function startSmtpSink(options: SinkOptions = {}): Promise<SmtpSink
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: Buffer) => {
+        if (!chunks.length) options.onDataStart?.();
+        chunks.push(c);
+      });
       stream.on('end', async () => {
         const raw = Buffer.concat(chunks);
         const parsed = await simpleParser(raw);
         const messageId = String(parsed.headers.get('x-send-engine-message-id') ?? '');
+        if (options.beforeAccept) await options.beforeAccept(messageId);
         const accept = () => {
           messages.push({ envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', envelopeTo: session.envelope.rcptTo.map((r) => r.address), raw, parsed, messageId, receivedAt: Date.now() });
           waiters.splice(0).forEach((w) => w());

@@ -128,3 +128,42 @@ describe('SMTP client', () => {
     expect(err.message).toMatch(/AUTH.*535/);
   });
 });
+
+describe('SMTP transport: acceptance after the previous outcome is durable (acceptAfter)', () => {
+  it('sends the dialogue and the body at once but the end of DATA only when acceptAfter resolves', async () => {
+    let dataStarted = false;
+    sink = await startSmtpSink({ onDataStart: () => (dataStarted = true) });
+    transport = smtpTransport({ url: sink.url, maxConnections: 1 });
+    expect(transport.defersAcceptance).toBe(true);
+    let durable!: () => void;
+    const acceptAfter = new Promise<void>((resolve) => (durable = resolve));
+    let settled = false;
+    const sending = transport.send(await message(10, 'gate@example.com'), { acceptAfter }).finally(() => (settled = true));
+    // The body is already with the server ...
+    for (let i = 0; i < 100 && !dataStarted; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(dataStarted).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    // ... but not taken: no end of DATA, no 250.
+    expect(sink.messages).toHaveLength(0);
+    expect(settled).toBe(false);
+    durable();
+    await sending;
+    expect((await sink.waitFor(1))[0].envelopeTo).toEqual(['gate@example.com']);
+  });
+
+  it('a deadline reached while waiting closes the connection: the server never takes the message, the pool goes on', async () => {
+    sink = await startSmtpSink();
+    transport = smtpTransport({ url: sink.url, maxConnections: 1 });
+    const never = new Promise<void>(() => {});
+    const err = await transport.send(await message(11, 'late@example.com'), { acceptAfter: never, signal: AbortSignal.timeout(300) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).permanent).toBe(false);
+    expect((err as Error).message).toMatch(/deadline/);
+    // The one connection was given back (not leaked while its wait hung): the next send goes out.
+    await transport.send(await message(12, 'next@example.com'));
+    const received = await sink.waitFor(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sink.messages.map((m) => m.envelopeTo[0])).toEqual(['next@example.com']);
+    expect(received).toHaveLength(1);
+  });
+});
