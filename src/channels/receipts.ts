@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.ts';
 import { newId } from '../ids.ts';
+import { advanceStatusSql } from '../outbox/advance.ts';
 import type { Receipt } from './types.ts';
 
 /**
@@ -36,12 +37,11 @@ WITH r AS (
    WHERE message_id IN (SELECT message_id FROM ins)
    ORDER BY message_id, message_status_rank(target) DESC
 ), moved AS (
-  UPDATE messages m
-     SET status = b.target, last_error = CASE WHEN b.target = 'failed' THEN b.error ELSE m.last_error END,
-         updated_at = now()
-    FROM best b
-   WHERE m.id = b.message_id AND message_status_rank(m.status) < message_status_rank(b.target)
-  RETURNING m.id
+  ${advanceStatusSql(
+    `(SELECT message_id, target AS target_status, NULL::text AS learn_provider_id,
+             CASE WHEN target = 'failed' THEN error END AS error FROM best)`,
+    { error: true },
+  )}
 )
 SELECT DISTINCT r.provider_id FROM r WHERE r.outcome <> 'sent'
    AND NOT EXISTS (SELECT 1 FROM matched x WHERE x.provider_id = r.provider_id AND x.channel = r.channel)`;
