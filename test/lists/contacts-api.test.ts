@@ -156,6 +156,39 @@ describe('imports', () => {
     expect((await api('GET', `/v1/lists/${list}/contacts?email=e@x.test`)).json.data[0].status).toBe('unsubscribed');
   });
 
+  it('over several chunks: updates merge, a non-opt-out unsubscribe re-subscribes, subscribed=false opts out, other tenants untouched', async () => {
+    const list = await newList();
+    const otherList = (await api('POST', '/v1/lists', { name: 'Theirs' }, other)).json.id;
+    await api('PUT', `/v1/lists/${otherList}/contacts`, { email: 'kept@x.test', first_name: 'Theirs' }, other);
+    const kept = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'Kept@X.test', first_name: 'Kim', last_name: 'Old', properties: { a: 1, b: 1 } });
+    const later = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'later@x.test', subscribed: false });
+    const leaving = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'leaving@x.test' });
+    // 12,001 rows: three chunks of the import; the known addresses come last, in another case.
+    const rows = ['email,last_name,b,subscribed'];
+    for (let i = 0; i < 12_000; i++) rows.push(`bulk${i}@x.test,,,`);
+    rows.push('KEPT@x.test,New,2,', 'LATER@x.test,,,true', 'leaving@X.TEST,,,false');
+    const r = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: rows.join('\n'), headers: { 'content-type': 'text/csv' } });
+    expect(r.json).toMatchObject({ status: 'completed', rows_received: 12_003, rows_invalid: 0, created: 12_000, updated: 3, kept_unsubscribed: 0 });
+    // Names kept unless given, properties merged, the stored address's case kept.
+    expect((await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json).toMatchObject({ email: 'Kept@X.test', first_name: 'Kim', last_name: 'New', properties: { a: 1, b: '2' }, status: 'active' });
+    // Created unsubscribed (no opt-out): an import asking subscribed=true subscribes it.
+    expect((await api('GET', `/v1/lists/${list}/contacts/${later.json.id}`)).json).toMatchObject({ status: 'active', opted_out_at: null });
+    // Active and asked subscribed=false: an engine opt-out, queued for webhook endpoints.
+    const left = (await api('GET', `/v1/lists/${list}/contacts/${leaving.json.id}`)).json;
+    expect(left.status).toBe('unsubscribed');
+    expect(left.opted_out_at).not.toBeNull();
+    const { rows: events } = await database.db.query(`SELECT payload FROM outbound_events WHERE type = 'subscription.unsubscribed' AND payload->>'subscriber_id' = $1`, [leaving.json.id]);
+    expect(events[0].payload).toMatchObject({ source: 'api', list_id: list });
+    expect((await api('GET', `/v1/lists/${list}`)).json.members).toMatchObject({ total: 12_003, active: 12_002, unsubscribed: 1 });
+    // The other tenant's contact with the same address is untouched.
+    expect((await api('GET', `/v1/lists/${otherList}/contacts?email=kept@x.test`, undefined, other)).json.data[0]).toMatchObject({ first_name: 'Theirs', last_name: null, properties: {} });
+    // The same file again rewrites nothing: contacts keep their updated_at.
+    const before = (await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json.updated_at;
+    const again = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: rows.join('\n'), headers: { 'content-type': 'text/csv' } });
+    expect(again.json).toMatchObject({ status: 'completed', created: 0, updated: 12_003 });
+    expect((await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json.updated_at).toBe(before);
+  });
+
   it('malformed CSV fails the import and writes no contact; an unknown type is 415', async () => {
     const list = await newList();
     const bad = 'email,first_name\n"a@x.test,unterminated\n';
