@@ -10978,7 +10978,15 @@ export interface paths {
                                 sent_at?: string | null;
                                 status: string;
                                 subject?: string | null;
+                                /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                                 template?: string | null;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                                 */
+                                template_id?: string | null;
+                                /** @description The version of that template the send used */
+                                template_version?: number | null;
                                 /** @description Masked unless the credential has analytics.search.recipients */
                                 to: string;
                             }[];
@@ -11084,7 +11092,15 @@ export interface paths {
                             sent_at?: string | null;
                             status: string;
                             subject?: string | null;
+                            /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                             template?: string | null;
+                            /**
+                             * Format: uuid
+                             * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                             */
+                            template_id?: string | null;
+                            /** @description The version of that template the send used */
+                            template_version?: number | null;
                             /** @description Masked unless the credential has analytics.search.recipients */
                             to: string;
                         };
@@ -11488,7 +11504,15 @@ export interface paths {
                                 sent_at?: string | null;
                                 status: string;
                                 subject?: string | null;
+                                /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                                 template?: string | null;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                                 */
+                                template_id?: string | null;
+                                /** @description The version of that template the send used */
+                                template_version?: number | null;
                                 /** @description Masked unless the credential has analytics.search.recipients */
                                 to: string;
                             }[];
@@ -11802,9 +11826,17 @@ export interface paths {
                                 open_rate: number;
                                 opens: number;
                                 sent: number;
+                                /** @description The stored template's slug, or the list send job's name for an inline template */
                                 template: string;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the sends used; null for an inline template
+                                 */
+                                template_id: string | null;
                                 unique_clicks: number;
                                 unique_opens: number;
+                                /** @description The stored template version the sends used (GET /v1/templates/{id}/versions/{version}); null for an inline template */
+                                version: number | null;
                             }[];
                         };
                     };
