@@ -9426,6 +9426,11 @@ export interface paths {
                             format: "csv" | "jsonl";
                             /** Format: uuid */
                             id: string;
+                            /** @description the first 100 invalid rows: the line of the file where the row ends (1-based; a CSV header is line 1) and why it was skipped */
+                            invalid_rows: {
+                                line: number;
+                                reason: string;
+                            }[];
                             /** @description rows asking subscribed=true whose opt-out stands */
                             kept_unsubscribed: number;
                             /** Format: uuid */
@@ -10836,6 +10841,11 @@ export interface paths {
                             format: "csv" | "jsonl";
                             /** Format: uuid */
                             id: string;
+                            /** @description the first 100 invalid rows: the line of the file where the row ends (1-based; a CSV header is line 1) and why it was skipped */
+                            invalid_rows: {
+                                line: number;
+                                reason: string;
+                            }[];
                             /** @description rows asking subscribed=true whose opt-out stands */
                             kept_unsubscribed: number;
                             /** Format: uuid */

@@ -26,6 +26,8 @@ export type ImportStatus = (typeof IMPORT_STATUSES)[number];
 export type ImportFormat = 'csv' | 'jsonl';
 
 export const IMPORT_BATCH = 5_000;
+/** How many invalid rows an import lists with their line numbers (rows_invalid counts them all). */
+export const MAX_INVALID_REPORTED = 100;
 const MAX_FIELD = 1_000;
 const EMAIL = fullFormats.email as RegExp;
 const KNOWN = new Set(['email', 'first_name', 'last_name', 'subscribed', 'properties']);
@@ -40,56 +42,70 @@ export interface ImportView {
   created: number;
   updated: number;
   kept_unsubscribed: number;
+  /** The first MAX_INVALID_REPORTED invalid rows: line in the file (where the row ends) and why. */
+  invalid_rows: InvalidRow[];
   error: string | null;
   created_at: string;
   finished_at: string | null;
 }
 
+export interface InvalidRow {
+  line: number;
+  reason: string;
+}
+
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_FIELD && isStorableText(v);
 const optionalText = (v: unknown) => v === undefined || v === null || v === '' || isText(v);
 
-/** A row as a contact, or undefined when it cannot be one (counted invalid, the import goes on). */
-export function toContact(row: Record<string, unknown>): ContactInput | undefined {
+/** A row as a contact, or why it cannot be one (counted invalid, the import goes on). */
+export function toContact(row: Record<string, unknown>): ContactInput | string {
   const email = typeof row.email === 'string' ? row.email.trim() : '';
-  if (email.length > 254 || !EMAIL.test(email) || !isStorableText(email)) return undefined;
-  if (!optionalText(row.first_name) || !optionalText(row.last_name)) return undefined;
+  if (email.length > 254 || !EMAIL.test(email) || !isStorableText(email)) return 'email is missing or not a valid address';
+  if (!optionalText(row.first_name) || !optionalText(row.last_name)) return `first_name and last_name must be text of at most ${MAX_FIELD} characters`;
   let subscribed: boolean | undefined;
   const s = row.subscribed;
+  const badSubscribed = 'subscribed must be true, false, 1, 0, yes or no';
   if (typeof s === 'boolean') subscribed = s;
   else if (typeof s === 'string' && s !== '') {
     if (/^(true|1|yes)$/i.test(s)) subscribed = true;
     else if (/^(false|0|no)$/i.test(s)) subscribed = false;
-    else return undefined;
-  } else if (s !== undefined && s !== null && s !== '') return undefined;
+    else return badSubscribed;
+  } else if (s !== undefined && s !== null && s !== '') return badSubscribed;
   let properties: Record<string, unknown> = {};
   if (row.properties !== undefined) {
-    if (typeof row.properties !== 'object' || row.properties === null || Array.isArray(row.properties)) return undefined;
+    const bad = 'properties must be an object of at most 64 KiB of storable text';
+    if (typeof row.properties !== 'object' || row.properties === null || Array.isArray(row.properties)) return bad;
     properties = row.properties as Record<string, unknown>;
-    if (findUnstorableText(properties) !== undefined || JSON.stringify(properties).length > 64 * 1024) return undefined;
+    if (findUnstorableText(properties) !== undefined || JSON.stringify(properties).length > 64 * 1024) return bad;
   }
   // CSV: every other column is a property.
   for (const [k, v] of Object.entries(row)) {
     if (KNOWN.has(k) || v === '' || v === undefined) continue;
-    if (!isText(k) || !isText(v)) return undefined;
+    if (!isText(k) || !isText(v)) return `column ${isText(k) ? k : '(unnamed)'} must be text of at most ${MAX_FIELD} characters`.slice(0, 200);
     properties[k] = v;
   }
   const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
   return { email, first_name: text(row.first_name), last_name: text(row.last_name), properties, subscribed };
 }
 
-/** The request body as records: CSV through csv-parse, JSON lines through readline; both streamed. */
-async function* records(body: Readable, format: ImportFormat): AsyncGenerator<Record<string, unknown> | undefined> {
+/**
+ * The request body as records with their line (where the row ends, 1-based), or why a line is no
+ * record: CSV through csv-parse, JSON lines through readline; both streamed.
+ */
+async function* records(body: Readable, format: ImportFormat): AsyncGenerator<{ line: number; record: Record<string, unknown> | string }> {
   if (format === 'csv') {
-    const parser = body.pipe(parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, max_record_size: 64 * 1024 }));
+    const parser = body.pipe(parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, max_record_size: 64 * 1024, info: true }));
     body.on('error', (err) => parser.destroy(err));
-    for await (const record of parser) yield record as Record<string, unknown>;
+    for await (const r of parser) yield { line: r.info.lines, record: r.record as Record<string, unknown> };
     return;
   }
   const lines = createInterface({ input: body, crlfDelay: Infinity });
+  let n = 0;
   for await (const line of lines) {
+    n++;
     if (!line.trim()) continue;
     if (line.length > 64 * 1024) {
-      yield undefined;
+      yield { line: n, record: 'the line is longer than 64 KiB' };
       continue;
     }
     let value: unknown;
@@ -98,7 +114,7 @@ async function* records(body: Readable, format: ImportFormat): AsyncGenerator<Re
     } catch {
       value = undefined;
     }
-    yield value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    yield { line: n, record: value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : 'not a JSON object' };
   }
 }
 
@@ -224,10 +240,11 @@ export async function runImport(
   onPending?: PendingHandler,
 ): Promise<ImportView> {
   const progress = { rows_received: 0, rows_invalid: 0, created: 0, updated: 0, kept_unsubscribed: 0 };
+  const invalidRows: InvalidRow[] = [];
   const report = () =>
     db.query(
-      `UPDATE contact_imports SET rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6 WHERE id = $1`,
-      [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed],
+      `UPDATE contact_imports SET rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6, invalid_rows = $7 WHERE id = $1`,
+      [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed, JSON.stringify(invalidRows)],
     );
   try {
     await withTransaction(db, async (tx) => {
@@ -260,11 +277,12 @@ export async function runImport(
         writing.catch(() => {}); // awaited by the next flush or at the end; never unhandled meanwhile
       };
       try {
-        for await (const record of records(body, format)) {
+        for await (const { line, record } of records(body, format)) {
           progress.rows_received++;
-          const c = record && toContact(record);
-          if (!c) {
+          const c = typeof record === 'string' ? record : toContact(record);
+          if (typeof c === 'string') {
             progress.rows_invalid++;
+            if (invalidRows.length < MAX_INVALID_REPORTED) invalidRows.push({ line, reason: c });
             continue;
           }
           if (c.subscribed === false) optOuts = true;
@@ -280,14 +298,18 @@ export async function runImport(
       }
       await writing;
       await tx.query(
-        `UPDATE contact_imports SET status = 'completed', rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6, finished_at = now() WHERE id = $1`,
-        [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed],
+        `UPDATE contact_imports SET status = 'completed', rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6,
+                invalid_rows = $7, finished_at = now() WHERE id = $1`,
+        [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed, JSON.stringify(invalidRows)],
       );
     });
   } catch (err) {
     if (err instanceof DomainError && err.kind !== 'invalid') throw err;
     const reason = err instanceof DomainError ? err.message : `the body is not valid ${format === 'csv' ? 'CSV' : 'JSON lines'}: ${(err as Error).message.split('\n')[0]}`;
-    await db.query(`UPDATE contact_imports SET status = 'failed', error = $2, created = 0, updated = 0, kept_unsubscribed = 0, finished_at = now() WHERE id = $1`, [importId, reason.slice(0, 500)]);
+    await db.query(
+      `UPDATE contact_imports SET status = 'failed', error = $2, created = 0, updated = 0, kept_unsubscribed = 0, invalid_rows = $3, finished_at = now() WHERE id = $1`,
+      [importId, reason.slice(0, 500), JSON.stringify(invalidRows)],
+    );
   }
   return (await getImport(db, tenantId, importId))!;
 }
@@ -302,7 +324,7 @@ export async function getImport(db: Queryable, tenantId: string, id: string): Pr
   if (!r) return null;
   return {
     id: r.id, list_id: r.list_id, format: r.format, status: r.status, rows_received: r.rows_received, rows_invalid: r.rows_invalid,
-    created: r.created, updated: r.updated, kept_unsubscribed: r.kept_unsubscribed, error: r.error,
+    created: r.created, updated: r.updated, kept_unsubscribed: r.kept_unsubscribed, invalid_rows: r.invalid_rows, error: r.error,
     created_at: r.created_at.toISOString(), finished_at: r.finished_at?.toISOString() ?? null,
   };
 }

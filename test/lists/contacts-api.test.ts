@@ -142,6 +142,11 @@ describe('imports', () => {
     const r = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: csv, headers: { 'content-type': 'text/csv; charset=utf-8' } });
     expect(r.status).toBe(202);
     expect(r.json).toMatchObject({ format: 'csv', status: 'completed', rows_received: 5, rows_invalid: 2, created: 2 });
+    // Invalid rows by line of the file (the header is line 1) and why.
+    expect(r.json.invalid_rows).toEqual([
+      { line: 3, reason: 'email is missing or not a valid address' },
+      { line: 4, reason: 'subscribed must be true, false, 1, 0, yes or no' },
+    ]);
     const got = await api('GET', `/v1/imports/${r.json.id}`);
     expect(got.json).toMatchObject({ id: r.json.id, status: 'completed', created: 2 });
     expect((await api('GET', `/v1/imports/${r.json.id}`, undefined, other)).status).toBe(404);
@@ -152,7 +157,14 @@ describe('imports', () => {
 
     const jsonl = [JSON.stringify({ email: 'd@x.test', first_name: 'Dee', properties: { n: 1 } }), '{oops', JSON.stringify({ email: 'e@x.test', subscribed: false }), ''].join('\n');
     const j = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: jsonl, headers: { 'content-type': 'application/x-ndjson' } });
-    expect(j.json).toMatchObject({ format: 'jsonl', status: 'completed', rows_received: 3, rows_invalid: 1, created: 2 });
+    expect(j.json).toMatchObject({ format: 'jsonl', status: 'completed', rows_received: 3, rows_invalid: 1, created: 2, invalid_rows: [{ line: 2, reason: 'not a JSON object' }] });
+    expect((await api('GET', `/v1/imports/${j.json.id}`)).json.invalid_rows).toEqual([{ line: 2, reason: 'not a JSON object' }]);
+    // Only the first 100 are listed; all are counted.
+    const many = ['email', ...Array.from({ length: 150 }, (_, i) => `bad${i}`), 'ok@x.test'].join('\n');
+    const m = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: many, headers: { 'content-type': 'text/csv' } });
+    expect(m.json).toMatchObject({ rows_received: 151, rows_invalid: 150, created: 1 });
+    expect(m.json.invalid_rows).toHaveLength(100);
+    expect(m.json.invalid_rows[99]).toEqual({ line: 101, reason: 'email is missing or not a valid address' });
     expect((await api('GET', `/v1/lists/${list}/contacts?email=e@x.test`)).json.data[0].status).toBe('unsubscribed');
   });
 
