@@ -201,6 +201,42 @@ describe('imports', () => {
     expect((await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json.updated_at).toBe(before);
   });
 
+  it('progress is readable while the body streams; a write to the list waits for the import, then sees its contacts', async () => {
+    const list = await newList();
+    let push!: (text: string | null) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = (text) => (text === null ? controller.close() : controller.enqueue(new TextEncoder().encode(text)));
+      },
+    });
+    const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `s${from + i}@x.test,\n`).join('');
+    const done = fetch(`${t.baseUrl}/v1/lists/${list}/contacts/import`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body, duplex: 'half',
+    } as RequestInit).then((r) => r.json());
+    push(`email,plan\n${rows(0, 6_000)}`);
+    // The first chunk is written and its progress committed while the rest has not been sent.
+    const { until } = await import('../helpers/wait.ts');
+    const running = await until(async () => {
+      const { rows: [i] } = await database.db.query('SELECT id FROM contact_imports WHERE list_id = $1', [list]);
+      const got = i && (await api('GET', `/v1/imports/${i.id}`)).json;
+      return got?.created >= 5_000 && got;
+    }, 20_000, 'the first chunk written');
+    expect(running).toMatchObject({ status: 'running', finished_at: null });
+    // A contact write to the list waits for the import (it holds the list's lock exclusively).
+    let answered = false;
+    const put = api('PUT', `/v1/lists/${list}/contacts`, { email: 'S7000@x.test', first_name: 'Late' }).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    push(rows(6_000, 8_000));
+    push(null);
+    expect(await done).toMatchObject({ status: 'completed', rows_received: 8_000, created: 8_000 });
+    // The write went after the import: the address was there, so it updated that contact.
+    const r = await put;
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ email: 's7000@x.test', first_name: 'Late', status: 'active' });
+    expect((await api('GET', `/v1/lists/${list}`)).json.members.total).toBe(8_000);
+  });
+
   it('malformed CSV fails the import and writes no contact; an unknown type is 415', async () => {
     const list = await newList();
     const bad = 'email,first_name\n"a@x.test,unterminated\n';
