@@ -9426,6 +9426,11 @@ export interface paths {
                             format: "csv" | "jsonl";
                             /** Format: uuid */
                             id: string;
+                            /** @description the first 100 invalid rows: the line of the file where the row ends (1-based; a CSV header is line 1) and why it was skipped */
+                            invalid_rows: {
+                                line: number;
+                                reason: string;
+                            }[];
                             /** @description rows asking subscribed=true whose opt-out stands */
                             kept_unsubscribed: number;
                             /** Format: uuid */
@@ -10836,6 +10841,11 @@ export interface paths {
                             format: "csv" | "jsonl";
                             /** Format: uuid */
                             id: string;
+                            /** @description the first 100 invalid rows: the line of the file where the row ends (1-based; a CSV header is line 1) and why it was skipped */
+                            invalid_rows: {
+                                line: number;
+                                reason: string;
+                            }[];
                             /** @description rows asking subscribed=true whose opt-out stands */
                             kept_unsubscribed: number;
                             /** Format: uuid */
@@ -10980,7 +10990,15 @@ export interface paths {
                                 sent_at?: string | null;
                                 status: string;
                                 subject?: string | null;
+                                /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                                 template?: string | null;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                                 */
+                                template_id?: string | null;
+                                /** @description The version of that template the send used */
+                                template_version?: number | null;
                                 /** @description Masked unless the credential has analytics.search.recipients */
                                 to: string;
                             }[];
@@ -11086,7 +11104,15 @@ export interface paths {
                             sent_at?: string | null;
                             status: string;
                             subject?: string | null;
+                            /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                             template?: string | null;
+                            /**
+                             * Format: uuid
+                             * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                             */
+                            template_id?: string | null;
+                            /** @description The version of that template the send used */
+                            template_version?: number | null;
                             /** @description Masked unless the credential has analytics.search.recipients */
                             to: string;
                         };
@@ -11490,7 +11516,15 @@ export interface paths {
                                 sent_at?: string | null;
                                 status: string;
                                 subject?: string | null;
+                                /** @description The stored template's slug for a send made from one (template_id), else the list send job's name */
                                 template?: string | null;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the send used (POST /v1/send-jobs or a campaign with template_id)
+                                 */
+                                template_id?: string | null;
+                                /** @description The version of that template the send used */
+                                template_version?: number | null;
                                 /** @description Masked unless the credential has analytics.search.recipients */
                                 to: string;
                             }[];
@@ -11804,9 +11838,17 @@ export interface paths {
                                 open_rate: number;
                                 opens: number;
                                 sent: number;
+                                /** @description The stored template's slug, or the list send job's name for an inline template */
                                 template: string;
+                                /**
+                                 * Format: uuid
+                                 * @description The stored template the sends used; null for an inline template
+                                 */
+                                template_id: string | null;
                                 unique_clicks: number;
                                 unique_opens: number;
+                                /** @description The stored template version the sends used (GET /v1/templates/{id}/versions/{version}); null for an inline template */
+                                version: number | null;
                             }[];
                         };
                     };

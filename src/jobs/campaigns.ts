@@ -78,9 +78,10 @@ const wrongState = (code: string, status: SendJobStatus, action: string) =>
   new DomainError('conflict', code, `campaign is ${campaignStatus(status)}: it cannot be ${action}`);
 
 /** A stored template's current version (src/templates), as the campaign's Liquid sources. */
-export async function resolveStoredTemplate(db: Queryable, tenantId: string, templateId: string): Promise<TemplateSource> {
+export async function resolveStoredTemplate(db: Queryable, tenantId: string, templateId: string): Promise<{ source: TemplateSource; version: number }> {
   try {
-    return sourceOf(await getTemplateVersion(db, tenantId, templateId));
+    const v = await getTemplateVersion(db, tenantId, templateId);
+    return { source: sourceOf(v), version: v.version };
   } catch (err) {
     if (err instanceof DomainError && err.kind === 'not_found') throw invalid(`template ${templateId.slice(0, 100)} not found`, 'template_not_found');
     throw err;
@@ -92,13 +93,14 @@ async function fieldsOf(db: Queryable, tenantId: string, req: CampaignRequest, d
     throw invalid('give template_id or subject with html/text, not both');
   }
   let source: TemplateSource;
-  if (req.template_id) source = await resolveStoredTemplate(db, tenantId, req.template_id);
+  let templateVersion: number | undefined;
+  if (req.template_id) ({ source, version: templateVersion } = await resolveStoredTemplate(db, tenantId, req.template_id));
   else {
     if (!req.subject) throw invalid('subject is required without template_id');
     if (!req.html && !req.text) throw invalid('html or text is required without template_id');
     source = { subject: req.subject, html: req.html, text: req.text };
   }
-  return checkSendJob(db, tenantId, { ...req, subject: source.subject }, defaults, { draft: true, source });
+  return checkSendJob(db, tenantId, { ...req, subject: source.subject }, defaults, { draft: true, source, templateVersion });
 }
 
 export async function createCampaign(db: Db, tenantId: string, req: CampaignRequest, defaults: Defaults): Promise<Campaign> {
@@ -145,9 +147,10 @@ export async function updateCampaign(db: Db, tenantId: string, id: string, patch
     await tx.query('UPDATE campaigns SET name = $2 WHERE id = $1', [id, f.name]);
     await tx.query(
       `UPDATE send_jobs SET name = $2, list_id = $3, from_address = $4, reply_to = $5, template_id = $6, template = $7,
-              track_opens = $8, track_clicks = $9, scheduled_at = $10, window_start = $11, window_end = $12, rate_per_second = $13, updated_at = now()
+              track_opens = $8, track_clicks = $9, scheduled_at = $10, window_start = $11, window_end = $12, rate_per_second = $13,
+              template_version = $14, updated_at = now()
         WHERE id = $1`,
-      [job.id, f.name, f.listId, f.from, f.replyTo, f.templateId, f.source, f.trackOpens, f.trackClicks, f.scheduledAt, f.windowStart, f.windowEnd, f.ratePerSecond],
+      [job.id, f.name, f.listId, f.from, f.replyTo, f.templateId, f.source, f.trackOpens, f.trackClicks, f.scheduledAt, f.windowStart, f.windowEnd, f.ratePerSecond, f.templateVersion],
     );
   });
   return (await getCampaign(db, tenantId, id, false))!;
@@ -164,11 +167,12 @@ export async function scheduleCampaign(db: Db, scheduler: JobScheduler, tenantId
     const at = scheduledAt ? new Date(scheduledAt) : (job.scheduled_at ?? new Date());
     const { rows } = await tx.query<{ window_end: Date | null }>('SELECT window_end FROM send_jobs WHERE id = $1', [job.id]);
     if (rows[0].window_end && at >= rows[0].window_end) throw invalid('scheduled_at is at or after window_end: the campaign could never send');
-    const template = job.template_id ? await resolveStoredTemplate(tx, tenantId, job.template_id) : null;
-    if (template) compileTemplate(template);
+    const stored = job.template_id ? await resolveStoredTemplate(tx, tenantId, job.template_id) : null;
+    if (stored) compileTemplate(stored.source);
     await tx.query(
-      `UPDATE send_jobs SET status = 'pending', scheduled_at = $2, template = coalesce($3, template), updated_at = now() WHERE id = $1`,
-      [job.id, at, template],
+      `UPDATE send_jobs SET status = 'pending', scheduled_at = $2, template = coalesce($3, template), template_version = coalesce($4, template_version),
+              updated_at = now() WHERE id = $1`,
+      [job.id, at, stored?.source ?? null, stored?.version ?? null],
     );
     return startTime({ scheduled_at: at, window_start: job.window_start });
   });

@@ -103,6 +103,8 @@ export interface SendJobFields {
   from: string;
   replyTo: string | null;
   templateId: string | null;
+  /** The stored template's version `source` is (null without a stored template). */
+  templateVersion: number | null;
   source: TemplateSource;
   trackOpens: boolean;
   trackClicks: boolean;
@@ -120,7 +122,7 @@ export async function checkSendJob(
   tenantId: string,
   req: Omit<CreateSendJobRequest, 'subject'> & { subject?: string; reply_to?: string; template_id?: string },
   defaults: { from?: string; requireVerifiedDomain?: boolean },
-  options: { draft?: boolean; source?: TemplateSource } = {},
+  options: { draft?: boolean; source?: TemplateSource; templateVersion?: number } = {},
 ): Promise<SendJobFields> {
   const now = Date.now();
   const scheduledAt = when(req.scheduled_at) ?? (options.draft ? undefined : new Date(now));
@@ -140,7 +142,7 @@ export async function checkSendJob(
   // Compiling renders once with sample values: a template that cannot render fails here, not per recipient.
   compileTemplate(source);
   return {
-    listId: req.list_id, name: req.name ?? null, from, replyTo: req.reply_to ?? null, templateId: req.template_id ?? null, source,
+    listId: req.list_id, name: req.name ?? null, from, replyTo: req.reply_to ?? null, templateId: req.template_id ?? null, templateVersion: options.templateVersion ?? null, source,
     trackOpens: req.tracking?.open ?? false, trackClicks: req.tracking?.click ?? false,
     scheduledAt: scheduledAt ?? null, windowStart: windowStart ?? null, windowEnd: windowEnd ?? null,
     pacing: req.pacing ?? 'fast', ratePerSecond: req.rate_per_second ?? null,
@@ -156,11 +158,11 @@ export async function insertSendJob(tx: Queryable, tenantId: string, f: SendJobF
   await tx.query('INSERT INTO campaigns (id, tenant_id, name) VALUES ($1, $2, $3)', [campaignId, tenantId, f.name]);
   await tx.query(
     `INSERT INTO send_jobs (id, tenant_id, list_id, campaign_id, name, from_address, template, track_opens, track_clicks,
-                            scheduled_at, window_start, window_end, pacing, rate_per_second, status, reply_to, template_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+                            scheduled_at, window_start, window_end, pacing, rate_per_second, status, reply_to, template_id, template_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
     [
       id, tenantId, f.listId, campaignId, f.name, f.from, f.source, f.trackOpens, f.trackClicks,
-      f.scheduledAt, f.windowStart, f.windowEnd, f.pacing, f.ratePerSecond, status, f.replyTo, f.templateId,
+      f.scheduledAt, f.windowStart, f.windowEnd, f.pacing, f.ratePerSecond, status, f.replyTo, f.templateId, f.templateVersion,
     ],
   );
   return { id, campaignId };

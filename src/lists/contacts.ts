@@ -4,7 +4,7 @@ import { newId } from '../ids.ts';
 import { decodeCursor, encodeCursor } from '../observability/cursor.ts';
 import type { Page } from '../observability/messages.ts';
 import { OPT_OUT_CTES, OPT_OUT_STANDS } from './opt-out.ts';
-import { inListTransaction, lockListShared, type MemberStatus } from './store.ts';
+import { inListTransaction, lockListExclusive, lockListShared, type MemberStatus } from './store.ts';
 
 /**
  * Lists the API owns (/v1/lists) and their contacts. A list has one source of truth: the Member
@@ -58,8 +58,11 @@ export interface Contact {
 
 const notFound = (what: string) => new DomainError('not_found', 'not_found', `${what} not found`);
 
-/** The API list to write, locked for this transaction's membership writes (shared, like every writer). */
-export async function listForWrite(client: Queryable, tenantId: string, listId: string): Promise<{ doubleOptIn: DoubleOptIn | null }> {
+/**
+ * The API list to write, locked for this transaction's membership writes: shared, like every
+ * writer, or exclusive (an import: its plain INSERTs of new contacts rely on no concurrent writer).
+ */
+export async function listForWrite(client: Queryable, tenantId: string, listId: string, lock: 'shared' | 'exclusive' = 'shared'): Promise<{ doubleOptIn: DoubleOptIn | null }> {
   const { rows } = await client.query<{ owner: ListOwner; double_opt_in: DoubleOptIn | null }>(
     'SELECT owner, double_opt_in FROM lists WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL',
     [tenantId, listId],
@@ -68,7 +71,7 @@ export async function listForWrite(client: Queryable, tenantId: string, listId: 
   if (rows[0].owner !== 'api') {
     throw new DomainError('conflict', 'list_owned_by_member_center', `list ${listId} is written by the Member Center's webhooks, not the API`);
   }
-  await lockListShared(client, tenantId, listId);
+  await (lock === 'exclusive' ? lockListExclusive : lockListShared)(client, tenantId, listId);
   return { doubleOptIn: rows[0].double_opt_in?.enabled ? rows[0].double_opt_in : null };
 }
 

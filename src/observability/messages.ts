@@ -8,7 +8,10 @@ export interface MessageView {
   id: string;
   provider_message_id: string | null;
   channel: string;
+  /** The stored template's slug for a send made from one, else the list send job's name. */
   template: string | null;
+  template_id: string | null;
+  template_version: number | null;
   from: string | null;
   to: string;
   subject: string | null;
@@ -49,7 +52,8 @@ const EVENT_TYPES: Record<string, string> = {
 const PROJECTION = `
   m.id, m.provider_message_id, m.recipient, m.status, m.created_at, m.sent_at, m.created_at::text AS position,
   coalesce(pj.message_type, CASE WHEN m.send_job_id IS NOT NULL THEN 'newsletter' END, 'transactional') AS channel,
-  sj.name AS template,
+  coalesce(t.slug, sj.name) AS template, coalesce(pj.template_id, sj.template_id) AS template_id,
+  CASE WHEN pj.template_id IS NOT NULL THEN pj.template_version WHEN sj.template_id IS NOT NULL THEN sj.template_version END AS template_version,
   coalesce(pj.from_address, sj.from_address) AS from_address,
   coalesce(pj.subject, sj.template->>'subject') AS subject,
   (SELECT max(e.occurred_at) FROM message_events e WHERE e.message_id = m.id) AS last_event_at`;
@@ -57,7 +61,8 @@ const PROJECTION = `
 const JOINS = `
   FROM messages m
   LEFT JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
-  LEFT JOIN send_jobs sj ON sj.id = m.send_job_id`;
+  LEFT JOIN send_jobs sj ON sj.id = m.send_job_id
+  LEFT JOIN templates t ON t.tenant_id = m.tenant_id AND t.id = coalesce(pj.template_id, sj.template_id)`;
 
 interface Row {
   id: string;
@@ -69,6 +74,8 @@ interface Row {
   position: string;
   channel: string;
   template: string | null;
+  template_id: string | null;
+  template_version: number | null;
   from_address: string | null;
   subject: string | null;
   last_event_at: Date | null;
@@ -80,6 +87,8 @@ function view(r: Row, unmask: boolean): MessageView {
     provider_message_id: r.provider_message_id,
     channel: r.channel,
     template: r.template,
+    template_id: r.template_id,
+    template_version: r.template_version,
     from: r.from_address,
     to: unmask ? r.recipient : maskEmail(r.recipient),
     subject: r.subject,
@@ -114,7 +123,7 @@ export async function listMessages(db: Queryable, tenantId: string, filters: Mes
   if (filters.status) add((p) => `m.status = ${p}`, normalizeStatus(filters.status));
   if (filters.recipient !== undefined) add((p) => `m.recipient = ${p}`, filters.recipient);
   if (filters.channel) add((p) => `coalesce(pj.message_type, CASE WHEN m.send_job_id IS NOT NULL THEN 'newsletter' END, 'transactional') = ${p}`, filters.channel);
-  if (filters.template) add((p) => `sj.name = ${p}`, filters.template);
+  if (filters.template) add((p) => `coalesce(t.slug, sj.name) = ${p}`, filters.template);
   if (filters.identity) {
     // A full address or a bare domain: only the domain is compared.
     const domain = filters.identity.slice(filters.identity.lastIndexOf('@') + 1).toLowerCase();

@@ -82,29 +82,43 @@ const TEMPLATES_OF_IDENTITY = `(SELECT tenant_id, day, template, sent, delivered
                                       opened, unique_opened, clicked, unique_clicked
                                  FROM identity_event_counters WHERE identity = $5 AND template <> '') AS t`;
 
+/** A roll-up key naming a stored template's version (template_report_key, db/functions/020_event_counters.sql). */
+const STORED_KEY = `'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}#[0-9]+$'`;
+
 /**
- * One row per template (list send job name) over the whole window, sorted by sent descending
- * then template ascending (code-point order, whatever the database collation). Messages without
- * a template are not in the roll-up. `template` filters by case-insensitive exact match.
- * Uniques are summed over the window's days (the same caveat as week/month buckets).
+ * One row per template over the whole window, sorted by sent descending, then template ascending
+ * (code-point order, whatever the database collation), then version descending. A list send job
+ * made from a stored template counts under that template's id and version (`template` is its
+ * slug, the name sends use); one with an inline template under the job's name (`template_id` and
+ * `version` null). Messages without a template are not in the roll-up. `template` filters by
+ * case-insensitive exact match. Uniques are summed over the window's days (the same caveat as
+ * week/month buckets).
  */
 export async function templatePerformanceReport(db: Queryable, tenantId: string, window: Window, filters: { template?: string; identity?: string } = {}) {
   const { rows } = await db.query<{
-    template: string; sent: number; delivered: number; opens: number; unique_opens: number; clicks: number; unique_clicks: number; bounced: number; complained: number;
+    template: string; template_id: string | null; version: number | null;
+    sent: number; delivered: number; opens: number; unique_opens: number; clicks: number; unique_clicks: number; bounced: number; complained: number;
   }>(
-    `SELECT template, sum(sent)::bigint AS sent, sum(delivered)::bigint AS delivered,
-            sum(opened)::bigint AS opens, sum(unique_opened)::bigint AS unique_opens,
-            sum(clicked)::bigint AS clicks, sum(unique_clicked)::bigint AS unique_clicks,
-            sum(bounced)::bigint AS bounced, sum(complained)::bigint AS complained
-       FROM ${filters.identity === undefined ? 'template_event_counters' : TEMPLATES_OF_IDENTITY}
-      WHERE tenant_id = $1 AND ${WINDOW_DAYS} AND ($4::text IS NULL OR lower(template) = lower($4))
-      GROUP BY template
-     HAVING sum(sent + delivered + bounced + complained + opened + clicked) > 0
-      ORDER BY sent DESC, template COLLATE "C"`,
+    `SELECT coalesce(t.slug, r.key) AS template, k.template_id, k.version, r.sent, r.delivered, r.opens, r.unique_opens, r.clicks, r.unique_clicks, r.bounced, r.complained
+       FROM (SELECT template AS key, sum(sent)::bigint AS sent, sum(delivered)::bigint AS delivered,
+                    sum(opened)::bigint AS opens, sum(unique_opened)::bigint AS unique_opens,
+                    sum(clicked)::bigint AS clicks, sum(unique_clicked)::bigint AS unique_clicks,
+                    sum(bounced)::bigint AS bounced, sum(complained)::bigint AS complained
+               FROM ${filters.identity === undefined ? 'template_event_counters' : TEMPLATES_OF_IDENTITY}
+              WHERE tenant_id = $1 AND ${WINDOW_DAYS}
+              GROUP BY template
+             HAVING sum(sent + delivered + bounced + complained + opened + clicked) > 0) r
+      CROSS JOIN LATERAL (SELECT CASE WHEN r.key ~ ${STORED_KEY} THEN split_part(r.key, '#', 1)::uuid END AS template_id,
+                                 CASE WHEN r.key ~ ${STORED_KEY} THEN split_part(r.key, '#', 2)::int END AS version) k
+       LEFT JOIN templates t ON t.tenant_id = $1 AND t.id = k.template_id
+      WHERE $4::text IS NULL OR lower(coalesce(t.slug, r.key)) = lower($4)
+      ORDER BY r.sent DESC, coalesce(t.slug, r.key) COLLATE "C", k.version DESC`,
     filters.identity === undefined ? [tenantId, window.from, window.to, filters.template ?? null] : [tenantId, window.from, window.to, filters.template ?? null, filters.identity],
   );
   return rows.map((r) => ({
     template: r.template,
+    template_id: r.template_id,
+    version: r.version,
     sent: r.sent,
     delivered: r.delivered,
     opens: r.opens,

@@ -142,6 +142,11 @@ describe('imports', () => {
     const r = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: csv, headers: { 'content-type': 'text/csv; charset=utf-8' } });
     expect(r.status).toBe(202);
     expect(r.json).toMatchObject({ format: 'csv', status: 'completed', rows_received: 5, rows_invalid: 2, created: 2 });
+    // Invalid rows by line of the file (the header is line 1) and why.
+    expect(r.json.invalid_rows).toEqual([
+      { line: 3, reason: 'email is missing or not a valid address' },
+      { line: 4, reason: 'subscribed must be true, false, 1, 0, yes or no' },
+    ]);
     const got = await api('GET', `/v1/imports/${r.json.id}`);
     expect(got.json).toMatchObject({ id: r.json.id, status: 'completed', created: 2 });
     expect((await api('GET', `/v1/imports/${r.json.id}`, undefined, other)).status).toBe(404);
@@ -152,8 +157,84 @@ describe('imports', () => {
 
     const jsonl = [JSON.stringify({ email: 'd@x.test', first_name: 'Dee', properties: { n: 1 } }), '{oops', JSON.stringify({ email: 'e@x.test', subscribed: false }), ''].join('\n');
     const j = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: jsonl, headers: { 'content-type': 'application/x-ndjson' } });
-    expect(j.json).toMatchObject({ format: 'jsonl', status: 'completed', rows_received: 3, rows_invalid: 1, created: 2 });
+    expect(j.json).toMatchObject({ format: 'jsonl', status: 'completed', rows_received: 3, rows_invalid: 1, created: 2, invalid_rows: [{ line: 2, reason: 'not a JSON object' }] });
+    expect((await api('GET', `/v1/imports/${j.json.id}`)).json.invalid_rows).toEqual([{ line: 2, reason: 'not a JSON object' }]);
+    // Only the first 100 are listed; all are counted.
+    const many = ['email', ...Array.from({ length: 150 }, (_, i) => `bad${i}`), 'ok@x.test'].join('\n');
+    const m = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: many, headers: { 'content-type': 'text/csv' } });
+    expect(m.json).toMatchObject({ rows_received: 151, rows_invalid: 150, created: 1 });
+    expect(m.json.invalid_rows).toHaveLength(100);
+    expect(m.json.invalid_rows[99]).toEqual({ line: 101, reason: 'email is missing or not a valid address' });
     expect((await api('GET', `/v1/lists/${list}/contacts?email=e@x.test`)).json.data[0].status).toBe('unsubscribed');
+  });
+
+  it('over several chunks: updates merge, a non-opt-out unsubscribe re-subscribes, subscribed=false opts out, other tenants untouched', async () => {
+    const list = await newList();
+    const otherList = (await api('POST', '/v1/lists', { name: 'Theirs' }, other)).json.id;
+    await api('PUT', `/v1/lists/${otherList}/contacts`, { email: 'kept@x.test', first_name: 'Theirs' }, other);
+    const kept = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'Kept@X.test', first_name: 'Kim', last_name: 'Old', properties: { a: 1, b: 1 } });
+    const later = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'later@x.test', subscribed: false });
+    const leaving = await api('PUT', `/v1/lists/${list}/contacts`, { email: 'leaving@x.test' });
+    // 12,001 rows: three chunks of the import; the known addresses come last, in another case.
+    const rows = ['email,last_name,b,subscribed'];
+    for (let i = 0; i < 12_000; i++) rows.push(`bulk${i}@x.test,,,`);
+    rows.push('KEPT@x.test,New,2,', 'LATER@x.test,,,true', 'leaving@X.TEST,,,false');
+    const r = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: rows.join('\n'), headers: { 'content-type': 'text/csv' } });
+    expect(r.json).toMatchObject({ status: 'completed', rows_received: 12_003, rows_invalid: 0, created: 12_000, updated: 3, kept_unsubscribed: 0 });
+    // Names kept unless given, properties merged, the stored address's case kept.
+    expect((await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json).toMatchObject({ email: 'Kept@X.test', first_name: 'Kim', last_name: 'New', properties: { a: 1, b: '2' }, status: 'active' });
+    // Created unsubscribed (no opt-out): an import asking subscribed=true subscribes it.
+    expect((await api('GET', `/v1/lists/${list}/contacts/${later.json.id}`)).json).toMatchObject({ status: 'active', opted_out_at: null });
+    // Active and asked subscribed=false: an engine opt-out, queued for webhook endpoints.
+    const left = (await api('GET', `/v1/lists/${list}/contacts/${leaving.json.id}`)).json;
+    expect(left.status).toBe('unsubscribed');
+    expect(left.opted_out_at).not.toBeNull();
+    const { rows: events } = await database.db.query(`SELECT payload FROM outbound_events WHERE type = 'subscription.unsubscribed' AND payload->>'subscriber_id' = $1`, [leaving.json.id]);
+    expect(events[0].payload).toMatchObject({ source: 'api', list_id: list });
+    expect((await api('GET', `/v1/lists/${list}`)).json.members).toMatchObject({ total: 12_003, active: 12_002, unsubscribed: 1 });
+    // The other tenant's contact with the same address is untouched.
+    expect((await api('GET', `/v1/lists/${otherList}/contacts?email=kept@x.test`, undefined, other)).json.data[0]).toMatchObject({ first_name: 'Theirs', last_name: null, properties: {} });
+    // The same file again rewrites nothing: contacts keep their updated_at.
+    const before = (await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json.updated_at;
+    const again = await call(t.baseUrl, 'POST', `/v1/lists/${list}/contacts/import`, { token, rawBody: rows.join('\n'), headers: { 'content-type': 'text/csv' } });
+    expect(again.json).toMatchObject({ status: 'completed', created: 0, updated: 12_003 });
+    expect((await api('GET', `/v1/lists/${list}/contacts/${kept.json.id}`)).json.updated_at).toBe(before);
+  });
+
+  it('progress is readable while the body streams; a write to the list waits for the import, then sees its contacts', async () => {
+    const list = await newList();
+    let push!: (text: string | null) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        push = (text) => (text === null ? controller.close() : controller.enqueue(new TextEncoder().encode(text)));
+      },
+    });
+    const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `s${from + i}@x.test,\n`).join('');
+    const done = fetch(`${t.baseUrl}/v1/lists/${list}/contacts/import`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body, duplex: 'half',
+    } as RequestInit).then((r) => r.json());
+    push(`email,plan\n${rows(0, 6_000)}`);
+    // The first chunk is written and its progress committed while the rest has not been sent.
+    const { until } = await import('../helpers/wait.ts');
+    const running = await until(async () => {
+      const { rows: [i] } = await database.db.query('SELECT id FROM contact_imports WHERE list_id = $1', [list]);
+      const got = i && (await api('GET', `/v1/imports/${i.id}`)).json;
+      return got?.created >= 5_000 && got;
+    }, 20_000, 'the first chunk written');
+    expect(running).toMatchObject({ status: 'running', finished_at: null });
+    // A contact write to the list waits for the import (it holds the list's lock exclusively).
+    let answered = false;
+    const put = api('PUT', `/v1/lists/${list}/contacts`, { email: 'S7000@x.test', first_name: 'Late' }).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    push(rows(6_000, 8_000));
+    push(null);
+    expect(await done).toMatchObject({ status: 'completed', rows_received: 8_000, created: 8_000 });
+    // The write went after the import: the address was there, so it updated that contact.
+    const r = await put;
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ email: 's7000@x.test', first_name: 'Late', status: 'active' });
+    expect((await api('GET', `/v1/lists/${list}`)).json.members.total).toBe(8_000);
   });
 
   it('malformed CSV fails the import and writes no contact; an unknown type is 415', async () => {

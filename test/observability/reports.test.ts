@@ -208,16 +208,16 @@ describe('engagement and template-performance reports (hand-computed fixture thr
     const res = await get(`/v1/reports/template-performance?${WINDOW}`);
     expect(res.status).toBe(200);
     expect(res.json.data).toEqual([
-      // Digest and Welcome tie on sent: name ascending breaks it.
-      { template: 'Digest', sent: 6, delivered: 6, opens: 3, unique_opens: 3, clicks: 1, unique_clicks: 1, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0.5, click_rate: 1 / 6 },
-      { template: 'Welcome', sent: 6, delivered: 5, opens: 7, unique_opens: 4, clicks: 3, unique_clicks: 2, bounced: 1, complained: 1, bounce_rate: 1 / 6, complaint_rate: 1 / 6, open_rate: 0.8, click_rate: 0.4 },
+      // Digest and Welcome tie on sent: name ascending breaks it. Inline templates: no id, no version.
+      { template_id: null, version: null, template: 'Digest', sent: 6, delivered: 6, opens: 3, unique_opens: 3, clicks: 1, unique_clicks: 1, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0.5, click_rate: 1 / 6 },
+      { template_id: null, version: null, template: 'Welcome', sent: 6, delivered: 5, opens: 7, unique_opens: 4, clicks: 3, unique_clicks: 2, bounced: 1, complained: 1, bounce_rate: 1 / 6, complaint_rate: 1 / 6, open_rate: 0.8, click_rate: 0.4 },
       // Nothing delivered: engagement rates are 0, not null.
-      { template: 'Promo', sent: 1, delivered: 0, opens: 0, unique_opens: 0, clicks: 0, unique_clicks: 0, bounced: 1, complained: 0, bounce_rate: 1, complaint_rate: 0, open_rate: 0, click_rate: 0 },
+      { template_id: null, version: null, template: 'Promo', sent: 1, delivered: 0, opens: 0, unique_opens: 0, clicks: 0, unique_clicks: 0, bounced: 1, complained: 0, bounce_rate: 1, complaint_rate: 0, open_rate: 0, click_rate: 0 },
     ]);
     // Only the late open on 2025-03-10: every denominator is 0.
     const late = await get('/v1/reports/template-performance?from=2025-03-10T00:00:00Z&to=2025-03-10T23:00:00Z');
     expect(late.json.data).toEqual([
-      { template: 'Digest', sent: 0, delivered: 0, opens: 1, unique_opens: 1, clicks: 0, unique_clicks: 0, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0, click_rate: 0 },
+      { template_id: null, version: null, template: 'Digest', sent: 0, delivered: 0, opens: 1, unique_opens: 1, clicks: 0, unique_clicks: 0, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0, click_rate: 0 },
     ]);
   });
 

@@ -194,5 +194,42 @@ describe('POST /v1/templates/{id}/test', () => {
       template_id: t.id,
       data: [{ version: 2, sends: 1, sent: 1, delivered: 0, opens: 0, clicks: 0, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0, click_rate: 0 }],
     });
+
+    // The message names the stored template and version it was made from; another tenant sees 404.
+    const { rows: [message] } = await database.db.query('SELECT id FROM messages WHERE proxy_job_id = $1', [res.json.job_id]);
+    expect((await api('GET', `/v1/messages/${message.id}`)).json).toMatchObject({ id: message.id, template: t.slug, template_id: t.id, template_version: 2 });
+    const listed = await api('GET', `/v1/messages?template=${t.slug}`);
+    expect(listed.json.data.map((m: any) => m.id)).toEqual([message.id]);
+    const foreign = await api('GET', `/v1/messages/${message.id}`, undefined, otherToken);
+    expect([foreign.status, foreign.json.error]).toEqual([404, 'not_found']);
+  });
+});
+
+describe('template performance of list sends', () => {
+  it('a campaign made from a stored template counts under its id and version, an inline one under its name', async () => {
+    const t = await create({ subject: 'News for {{ contact.email }}', html: '<p>News</p>' });
+    await api('PUT', `/v1/templates/${t.id}`, { name: t.name, subject: 'News v2', html: '<p>News v2</p>' });
+    const { issueToken } = await import('../../src/auth/jwt.ts');
+    const { TEST_JWT_SECRET } = await import('../helpers/app.ts');
+    const lists = await issueToken(TEST_JWT_SECRET, { tenantId, scopes: ['lists.manage', 'lists.view'], ttl: '1h' });
+    const list = (await api('POST', '/v1/lists', { name: 'Readers' }, lists)).json.id;
+    expect((await api('PUT', `/v1/lists/${list}/contacts`, { email: 'reader@example.com' }, lists)).json.status).toBe('active');
+    const stored = await api('POST', '/v1/campaigns', { name: 'Weekly', list_id: list, template_id: t.id, from: 'news@acme.test' });
+    expect(stored.status, stored.text).toBe(201);
+    const inline = await api('POST', '/v1/campaigns', { name: 'One-off', list_id: list, subject: 'Hello', html: '<p>Hello</p>', from: 'news@acme.test' });
+    expect(inline.status, inline.text).toBe(201);
+    for (const c of [stored.json, inline.json]) expect((await api('POST', `/v1/campaigns/${c.id}/schedule`, {})).status).toBe(200);
+
+    const report = await until(async () => {
+      const r = await api('GET', '/v1/reports/template-performance');
+      return r.json.data.filter((row: any) => row.sent > 0).length >= 2 && r.json.data;
+    }, 20_000, 'both campaigns counted');
+    expect(report.find((row: any) => row.template_id === t.id)).toMatchObject({ template: t.slug, template_id: t.id, version: 2, sent: 1 });
+    expect(report.find((row: any) => row.template === 'One-off')).toMatchObject({ template_id: null, version: null, sent: 1 });
+    // The name filter matches the stored template's slug, case-insensitively.
+    const one = await api('GET', `/v1/reports/template-performance?template=${t.slug.toUpperCase()}`);
+    expect(one.json.data).toEqual([expect.objectContaining({ template_id: t.id, version: 2 })]);
+    const { rows: [message] } = await database.db.query(`SELECT m.id FROM messages m JOIN send_jobs sj ON sj.id = m.send_job_id WHERE sj.template_id = $1`, [t.id]);
+    expect((await api('GET', `/v1/messages/${message.id}`)).json).toMatchObject({ template: t.slug, template_id: t.id, template_version: 2 });
   });
 });

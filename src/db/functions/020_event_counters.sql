@@ -1,6 +1,14 @@
 -- Roll-ups kept by statement-level triggers on message_events, whoever inserts (reports, the
 -- account's 24 h figure, per-identity reports). Triggers of one event fire in name order.
 
+-- The key a list send job's messages are counted under in the template roll-ups: its stored
+-- template and version ('<template id>#<version>', read back by src/observability/reports.ts), else
+-- the job's name (an inline template); NULL (not counted) with neither.
+CREATE OR REPLACE FUNCTION template_report_key(name text, template_id uuid, template_version integer) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN template_id IS NOT NULL THEN template_id::text || '#' || coalesce(template_version, 0) ELSE nullif(name, '') END
+$$;
+
 -- Migration 003's counting, plus the uniques and the template roll-up. Still once per statement
 -- over its transition table. Lock order, fixed for every writer and each step in key order:
 -- engagement_uniques (tenant-wide), tenant_event_counters, proxy_job_counters,
@@ -82,12 +90,13 @@ BEGIN
               WHERE n.type IN ('send', 'delivery', 'bounce', 'complaint', 'open', 'click')
                 AND EXISTS (SELECT 1 FROM send_jobs sj WHERE sj.tenant_id = n.tenant_id)) THEN
     WITH ev AS MATERIALIZED (
-      SELECT n.tenant_id, (n.recorded_at AT TIME ZONE 'UTC')::date AS day, sj.name AS template, n.type, m.recipient
+      SELECT n.tenant_id, (n.recorded_at AT TIME ZONE 'UTC')::date AS day, k.template, n.type, m.recipient
         FROM new_events n
         JOIN messages m ON m.id = n.message_id
         JOIN send_jobs sj ON sj.id = m.send_job_id
+        CROSS JOIN LATERAL (SELECT template_report_key(sj.name, sj.template_id, sj.template_version) AS template) k
        WHERE n.type IN ('send', 'delivery', 'bounce', 'complaint', 'open', 'click')
-         AND sj.name <> ''  -- '' is the tenant-wide key of engagement_uniques; an empty name is no template
+         AND k.template IS NOT NULL  -- '' is the tenant-wide key of engagement_uniques; an empty name is no template
     ), firsts AS (
       INSERT INTO engagement_uniques (tenant_id, day, kind, template, recipient)
       SELECT DISTINCT tenant_id, day, type, template, lower(recipient)
@@ -152,7 +161,7 @@ BEGIN
   WITH ev AS MATERIALIZED (
     SELECT n.tenant_id, (n.recorded_at AT TIME ZONE 'UTC')::date AS day,
            lower(split_part(coalesce(pj.from_address, sj.from_address), '@', 2)) AS identity,
-           nullif(sj.name, '') AS template, n.type, n.data, m.recipient
+           template_report_key(sj.name, sj.template_id, sj.template_version) AS template, n.type, n.data, m.recipient
       FROM new_events n
       JOIN messages m ON m.id = n.message_id
       LEFT JOIN proxy_jobs pj ON pj.id = m.proxy_job_id

@@ -23,7 +23,10 @@ const Engagement = row({
   open_rate: number, click_rate: number,
 });
 const TemplatePerformance = row({
-  template: { type: 'string' }, sent: integer, delivered: integer, opens: integer, unique_opens: integer, clicks: integer, unique_clicks: integer,
+  template: { type: 'string', description: "The stored template's slug, or the list send job's name for an inline template" },
+  template_id: { type: ['string', 'null'], format: 'uuid', description: 'The stored template the sends used; null for an inline template' },
+  version: { type: ['integer', 'null'], description: 'The stored template version the sends used (GET /v1/templates/{id}/versions/{version}); null for an inline template' },
+  sent: integer, delivered: integer, opens: integer, unique_opens: integer, clicks: integer, unique_clicks: integer,
   bounced: integer, complained: integer, bounce_rate: number, complaint_rate: number, open_rate: number, click_rate: number,
 });
 

@@ -1,7 +1,7 @@
 /** Schemas of /v1/lists (API-owned lists), their contacts and imports (src/lists/contacts.ts, import.ts). */
 
 import { LIST_OWNERS } from '../../lists/contacts.ts';
-import { IMPORT_STATUSES } from '../../lists/import.ts';
+import { IMPORT_STATUSES, MAX_INVALID_REPORTED } from '../../lists/import.ts';
 import { MEMBER_STATUSES } from '../../lists/store.ts';
 import { Pagination, pageQuery } from '../read-api.ts';
 
@@ -112,7 +112,7 @@ export const ContactParams = { type: 'object', required: ['id', 'contact_id'], p
 
 export const ContactImport = {
   type: 'object',
-  required: ['id', 'list_id', 'format', 'status', 'rows_received', 'rows_invalid', 'created', 'updated', 'kept_unsubscribed', 'error', 'created_at', 'finished_at'],
+  required: ['id', 'list_id', 'format', 'status', 'rows_received', 'rows_invalid', 'created', 'updated', 'kept_unsubscribed', 'invalid_rows', 'error', 'created_at', 'finished_at'],
   properties: {
     id: uuid,
     list_id: uuid,
@@ -123,6 +123,11 @@ export const ContactImport = {
     created: count,
     updated: count,
     kept_unsubscribed: { ...count, description: 'rows asking subscribed=true whose opt-out stands' },
+    invalid_rows: {
+      type: 'array',
+      description: `the first ${MAX_INVALID_REPORTED} invalid rows: the line of the file where the row ends (1-based; a CSV header is line 1) and why it was skipped`,
+      items: { type: 'object', required: ['line', 'reason'], properties: { line: { type: 'integer', minimum: 1 }, reason: { type: 'string' } } },
+    },
     error: { type: ['string', 'null'] },
     created_at: dateTime,
     finished_at: { type: ['string', 'null'], format: 'date-time' },
