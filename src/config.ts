@@ -46,6 +46,8 @@ export interface Config {
     /** Per-tenant send rate (messages/s) when neither the job nor the tenant sets one; undefined: unlimited. */
     defaultRatePerSecond?: number;
     fanoutChunkSize: number;
+    /** Render threads of a worker (src/jobs/render.ts); undefined: the machine's cores less one, 1 to 4. */
+    renderThreads?: number;
   };
   /** Accepted clock difference for signed Member Center webhooks (X-Timestamp), in seconds. */
   webhookToleranceSeconds: number;
@@ -297,6 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
       defaultFrom: str(env, 'DEFAULT_FROM_ADDRESS'),
       defaultRatePerSecond: num(env, 'SEND_RATE_PER_SECOND', 0) || undefined,
       fanoutChunkSize: int(env, 'FANOUT_CHUNK_SIZE', 5000, 1),
+      renderThreads: int(env, 'RENDER_THREADS', 0, 1) || undefined,
     },
     webhookToleranceSeconds: int(env, 'WEBHOOK_TOLERANCE_SECONDS', 300, 1),
     events: {
