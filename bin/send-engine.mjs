@@ -8,8 +8,8 @@ import v8 from 'node:v8';
 import { freshBundle } from './bundle.mjs';
 
 // V8's memory-saving heap heuristics (a small young generation, a heap that grows and is collected
-// sooner): a 20,000-member list send peaked at 144 MB of RSS instead of 258 MB, at the same rate
-// (list-send bench, docs/operations.md#memory). Set before any of the engine is loaded; render
+// sooner): a list send's peak RSS went from about 258 MB to 151-158 MB, at the same rate within the
+// machine's noise (docs/operations.md#memory). Set before any of the engine is loaded; render
 // threads start with it. NODE_OPTIONS=--no-optimize-for-size (or any explicit setting) wins.
 if (![...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => /^--(no-)?optimize[-_]for[-_]size/.test(flag))) {
   v8.setFlagsFromString('--optimize-for-size');

@@ -46,7 +46,7 @@ export interface Config {
     /** Per-tenant send rate (messages/s) when neither the job nor the tenant sets one; undefined: unlimited. */
     defaultRatePerSecond?: number;
     fanoutChunkSize: number;
-    /** Render threads of a worker (src/jobs/render.ts); undefined: the machine's cores less one, 1 to 4. */
+    /** Render threads of a worker (RENDER_THREADS, src/jobs/render.ts); undefined: the machine's cores, at most 4. */
     renderThreads?: number;
   };
   /** Accepted clock difference for signed Member Center webhooks (X-Timestamp), in seconds. */

@@ -155,8 +155,8 @@ export default async function listSend() {
       console.log(`engine end to end:     ${fmt(run.rate)} msgs/s (${run.line})`);
       console.log(`bare nodemailer:       ${fmt(bareRate)} msgs/s (MailComposer${label === 'unsigned' ? '' : ' + its DKIM signer'} + pooled SMTP, same HTML, same sink, same connections)`);
       console.log(`ratios:                engine/bare nodemailer ${fmt(run.rate / bareRate, 2)}${source ? `; engine/smtp-source ${fmt((100 * run.rate) / source, 1)}%` : ''}`);
-      const tenths = Array.from({ length: 10 }, (_, i) => run.rss[Math.floor(((i + 1) * run.rss.length) / 10) - 1]).filter((n) => n !== undefined);
-      console.log(`engine RSS during it:  ${tenths.join(' ')} MB (at each tenth of the send; ${run.rss.length} samples, 1 a second)`);
+      const tenths = run.rss.length < 10 ? run.rss : Array.from({ length: 10 }, (_, i) => run.rss[Math.floor(((i + 1) * run.rss.length) / 10) - 1]);
+      console.log(`engine RSS during it:  ${tenths.join(' ')} MB (${run.rss.length < 10 ? 'each second' : 'at each tenth'} of the send; ${run.rss.length} samples, 1 a second)`);
       console.log(`engine peak RSS:       ${peakRssMb(engine.pid!)} MB (kernel high-water mark since start, whole process: API, dispatcher, render threads)`);
     }
     const [plain, signed] = results;
