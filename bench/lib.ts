@@ -113,11 +113,34 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Peak resident set size (VmHWM) of a process, in MB. */
+/**
+ * Peak resident set size (VmHWM) of a process, in MB: the kernel's high-water mark over the process's
+ * whole life so far (every thread), not a sample.
+ */
 export function peakRssMb(pid: number): number {
+  return statusMb(pid, 'VmHWM');
+}
+
+/** Resident set size (VmRSS) of a process now, in MB. */
+export function rssMb(pid: number): number {
+  return statusMb(pid, 'VmRSS');
+}
+
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return Math.round(kb / 1024);
+}
+
+/** RSS of a bare `node` process that has loaded nothing: the floor any Node process starts from. */
+export async function bareNodeRssMb(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1000);
+    return rssMb(child.pid!);
+  } finally {
+    await stopProcess(child);
+  }
 }
 
 /** Starts `send-engine <role>` as a child process and waits for it to be ready. */

@@ -49,6 +49,8 @@ export interface Config {
     /** Per-tenant send rate (messages/s) when neither the job nor the tenant sets one; undefined: unlimited. */
     defaultRatePerSecond?: number;
     fanoutChunkSize: number;
+    /** Render threads of a worker (RENDER_THREADS, src/jobs/render.ts); undefined: the machine's cores, at most 4. */
+    renderThreads?: number;
   };
   /** Accepted clock difference for signed Member Center webhooks (X-Timestamp), in seconds. */
   webhookToleranceSeconds: number;
@@ -301,6 +303,7 @@ export function loadConfig(env: Env = process.env): Config {
       defaultFrom: str(env, 'DEFAULT_FROM_ADDRESS'),
       defaultRatePerSecond: num(env, 'SEND_RATE_PER_SECOND', 0) || undefined,
       fanoutChunkSize: int(env, 'FANOUT_CHUNK_SIZE', 5000, 1),
+      renderThreads: int(env, 'RENDER_THREADS', 0, 1) || undefined,
     },
     webhookToleranceSeconds: int(env, 'WEBHOOK_TOLERANCE_SECONDS', 300, 1),
     events: {

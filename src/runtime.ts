@@ -97,7 +97,7 @@ export async function startEngine(input: Config, roles: { api: boolean; worker: 
     if (roles.worker) {
       transport = metrics.instrumentTransport(createTransport(config));
       const signer = config.secretsKey ? new DomainSigner(database.db, config.secretsKey) : undefined;
-      renderer = new JobRenderer(database.db, config.tracking);
+      renderer = new JobRenderer(database.db, config.tracking, { threads: config.jobs.renderThreads });
       channels = createChannelTransports(config, database.db, logger);
       dispatcher = new Dispatcher(database.db, database.url, transport, config.dispatch, logger, renderer, signer, channels);
       await dispatcher.start();

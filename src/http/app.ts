@@ -181,7 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accountRoutes, deps);
   await app.register(reportRoutes, deps);
   // Template renders (previews, template sends) run in render threads, never on this event loop.
-  const renderer = deps.renderer ?? new JobRenderer(deps.db, deps.config.tracking);
+  const renderer = deps.renderer ?? new JobRenderer(deps.db, deps.config.tracking, { threads: deps.config.jobs.renderThreads });
   if (!deps.renderer) app.addHook('onClose', () => renderer.close());
   await app.register(proxySendRoutes, { ...deps, renderer });
   await app.register(templateRoutes, { ...deps, renderer });

@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { workerData } from 'node:worker_threads';
-import { convert } from 'html-to-text';
 import { MessageComposer, type MessageToCompose } from '../sending/compose.ts';
 import { unsubscribeUrl, type TrackingSettings } from '../tracking/links.ts';
 import { createLinkRewriter, type LinkRewriter } from '../tracking/rewrite.ts';
@@ -23,6 +23,11 @@ interface PreparedJob {
 const CACHE_SIZE = 200;
 const jobs = new Map<string, PreparedJob>();
 const tracking = (workerData as { tracking: TrackingSettings }).tracking;
+
+// html-to-text is loaded on first use, by a stored template without a text part: list sends never
+// need it, and it is about 7 MB of each render thread's memory (docs/operations.md#memory).
+const require = createRequire(import.meta.url);
+let htmlToText: typeof import('html-to-text').convert | undefined;
 
 function prepare(job: JobDefinition): PreparedJob {
   let template: PreparedJob['template'];
@@ -93,7 +98,7 @@ function renderTemplateTask(task: TemplateRenderTask): TemplateRenderResult {
   try {
     const rendered = parseTemplate(task.template).render(task.variables, { strict: task.strict });
     // Only html given: the text part is the rendered html as text (links kept as `text [url]`).
-    if (rendered.html && rendered.text === undefined) rendered.text = convert(rendered.html, { wordwrap: 78 });
+    if (rendered.html && rendered.text === undefined) rendered.text = (htmlToText ??= (require('html-to-text') as typeof import('html-to-text')).convert)(rendered.html, { wordwrap: 78 });
     return { rendered };
   } catch (err) {
     return { failed: (err as Error)?.message ?? String(err), code: err instanceof DomainError ? err.code : 'template_error' };
@@ -124,3 +129,6 @@ export function renderInWorker(task: RenderTask | TemplateRenderTask): RenderTas
     }),
   };
 }
+
+// A render thread's handler, as piscina calls it when the thread starts on the bundle (bin/build.mjs).
+export default renderInWorker;

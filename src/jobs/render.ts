@@ -78,6 +78,12 @@ export interface RenderOptions {
   timeoutMs?: number;
 }
 
+/**
+ * In the bundle (bin/build.mjs) the URL of the render threads' own bundled entry, plain JavaScript;
+ * run from the sources it is not defined, and threads start on render-worker.mjs (through tsx).
+ */
+declare const RENDER_WORKER_BUNDLE: string | undefined;
+
 // Jobs whose definitions the main thread keeps to hand to render threads.
 const CACHE_SIZE = 200;
 // Beyond Liquid's own render limit (checked between template nodes), a render stuck inside one
@@ -289,7 +295,7 @@ export class JobRenderer {
 
   private createPool(): Piscina {
     const pool = new Piscina({
-      filename: fileURLToPath(new URL('./render-worker.mjs', import.meta.url)),
+      filename: typeof RENDER_WORKER_BUNDLE === 'string' ? RENDER_WORKER_BUNDLE : fileURLToPath(new URL('./render-worker.mjs', import.meta.url)),
       minThreads: this.threads,
       maxThreads: this.threads,
       // Idle threads keep their compiled jobs.

@@ -1,4 +1,4 @@
-import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { ComposedMessage } from '../sending/compose.ts';
 import { TransportError, type SendOptions, type SendResult, type Transport } from './transport.ts';
 
@@ -14,21 +14,29 @@ const TRANSIENT = new Set(['TooManyRequestsException', 'LimitExceededException',
 
 /** Amazon SES v2 SendEmail with the raw MIME we composed (so our headers reach the recipient as built). */
 export function sesTransport(options: SesOptions): Transport {
-  // The SDK's own retries cover blips; our backoff handles anything longer.
-  const client = new SESv2Client({
-    region: options.region,
-    endpoint: options.endpoint,
-    maxAttempts: 2,
-    // requestTimeout only warns unless told to throw; the deadline signal bounds the SDK's retry too.
-    ...(options.timeoutMs
-      ? { requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, throwOnRequestTimeout: true } }
-      : {}),
-  });
+  // The AWS SDK is loaded with the first send, not at start: a process that sends through SMTP never
+  // carries it (about 6 MB of resident memory, docs/operations.md#memory).
+  let sdk: Promise<{ client: SESv2Client; SendEmailCommand: typeof import('@aws-sdk/client-sesv2').SendEmailCommand }> | undefined;
+  const load = () =>
+    (sdk ??= import('@aws-sdk/client-sesv2').then(({ SESv2Client, SendEmailCommand }) => ({
+      // The SDK's own retries cover blips; our backoff handles anything longer.
+      client: new SESv2Client({
+        region: options.region,
+        endpoint: options.endpoint,
+        maxAttempts: 2,
+        // requestTimeout only warns unless told to throw; the deadline signal bounds the SDK's retry too.
+        ...(options.timeoutMs
+          ? { requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs, socketTimeout: options.timeoutMs, throwOnRequestTimeout: true } }
+          : {}),
+      }),
+      SendEmailCommand,
+    })));
   return {
     name: 'ses',
     async send(message: ComposedMessage, sendOptions: SendOptions = {}): Promise<SendResult> {
       try {
         if (sendOptions.signal?.aborted) throw new TransportError('send deadline passed before the send started', false);
+        const { client, SendEmailCommand } = await load();
         const out = await client.send(
           new SendEmailCommand({
             FromEmailAddress: message.from,
@@ -49,7 +57,7 @@ export function sesTransport(options: SesOptions): Transport {
       }
     },
     async close() {
-      client.destroy();
+      if (sdk) (await sdk).client.destroy();
     },
   };
 }

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { authenticate } from 'mailauth';
 import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 import { newId } from '../../src/ids.ts';
 import { JobRenderer, RenderFailure, type ListMessage } from '../../src/jobs/render.ts';
 import type { TemplateSource } from '../../src/jobs/template.ts';
@@ -163,5 +164,14 @@ describe('rendering in worker threads', () => {
       });
       expect(auth.dkim.results[0]).toMatchObject({ signingDomain: 'acme.test', status: { result: 'pass' } });
     }
+  });
+});
+
+describe('RENDER_THREADS', () => {
+  it('sets the render threads of a worker; unset means the default (the cores, at most 4)', () => {
+    expect(loadConfig({ RENDER_THREADS: '3' }).jobs.renderThreads).toBe(3);
+    expect(loadConfig({}).jobs.renderThreads).toBeUndefined();
+    for (const bad of ['0', '-1', '1.5', 'two']) expect(() => loadConfig({ RENDER_THREADS: bad }), bad).toThrow(ConfigError);
+    expect(() => loadConfig({ RENDER_THREADS: '0' })).toThrow(/RENDER_THREADS must be an integer >= 1, got "0"/);
   });
 });
