@@ -12,10 +12,16 @@ afterAll(() => database.drop());
 
 const QUEUED = 20_000;
 
-/** Buffers a statement touched (shared hits + reads), from EXPLAIN (ANALYZE, BUFFERS). */
+/**
+ * Buffers a statement touched (shared hits + reads), from EXPLAIN (ANALYZE, BUFFERS), on its second
+ * run in the session: the first also reads the catalog to plan the function's body.
+ */
 async function buffersOf(sql: string, values: unknown[]): Promise<number> {
   const client = await database.db.connect();
   try {
+    await client.query('BEGIN');
+    await client.query(sql, values);
+    await client.query('ROLLBACK');
     await client.query('BEGIN');
     const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, values);
     await client.query('ROLLBACK');
