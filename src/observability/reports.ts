@@ -88,9 +88,9 @@ const STORED_KEY = `'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /**
  * One row per template over the whole window, sorted by sent descending, then template ascending
  * (code-point order, whatever the database collation), then version descending. A list send job
- * made from a stored template counts under that template's id and version (`template` is its
- * slug, the name sends use); one with an inline template under the job's name (`template_id` and
- * `version` null). Messages without a template are not in the roll-up. `template` filters by
+ * or a transactional send made from a stored template counts under that template's id and version
+ * (`template` is its slug, the name sends use); a list send job with an inline template under the
+ * job's name (`template_id` and `version` null). Messages without a template are not in the roll-up. `template` filters by
  * case-insensitive exact match. Uniques are summed over the window's days (the same caveat as
  * week/month buckets).
  */

@@ -195,6 +195,15 @@ describe('POST /v1/templates/{id}/test', () => {
       data: [{ version: 2, sends: 1, sent: 1, delivered: 0, opens: 0, clicks: 0, bounced: 0, complained: 0, bounce_rate: 0, complaint_rate: 0, open_rate: 0, click_rate: 0 }],
     });
 
+    // The tenant's template report counts the transactional send under the same id and version,
+    // named by the template's slug; another tenant's report does not see it.
+    const report = await until(async () => {
+      const r = await api('GET', `/v1/reports/template-performance?template=${t.slug}`);
+      return r.json.data[0]?.sent === 1 && r.json.data;
+    }, 10_000, 'the send in the template report');
+    expect(report).toEqual([expect.objectContaining({ template: t.slug, template_id: t.id, version: 2, sent: 1 })]);
+    expect((await api('GET', `/v1/reports/template-performance?template=${t.slug}`, undefined, otherToken)).json.data).toEqual([]);
+
     // The message names the stored template and version it was made from; another tenant sees 404.
     const { rows: [message] } = await database.db.query('SELECT id FROM messages WHERE proxy_job_id = $1', [res.json.job_id]);
     expect((await api('GET', `/v1/messages/${message.id}`)).json).toMatchObject({ id: message.id, template: t.slug, template_id: t.id, template_version: 2 });
@@ -222,7 +231,9 @@ describe('template performance of list sends', () => {
 
     const report = await until(async () => {
       const r = await api('GET', '/v1/reports/template-performance');
-      return r.json.data.filter((row: any) => row.sent > 0).length >= 2 && r.json.data;
+      // (The tenant's earlier test sends count too: wait for these two rows by name.)
+      const counted = (row: any) => row.sent > 0 && (row.template_id === t.id || row.template === 'One-off');
+      return r.json.data.filter(counted).length === 2 && r.json.data;
     }, 20_000, 'both campaigns counted');
     expect(report.find((row: any) => row.template_id === t.id)).toMatchObject({ template: t.slug, template_id: t.id, version: 2, sent: 1 });
     expect(report.find((row: any) => row.template === 'One-off')).toMatchObject({ template_id: null, version: null, sent: 1 });

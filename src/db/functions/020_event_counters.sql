@@ -1,9 +1,10 @@
 -- Roll-ups kept by statement-level triggers on message_events, whoever inserts (reports, the
 -- account's 24 h figure, per-identity reports). Triggers of one event fire in name order.
 
--- The key a list send job's messages are counted under in the template roll-ups: its stored
--- template and version ('<template id>#<version>', read back by src/observability/reports.ts), else
--- the job's name (an inline template); NULL (not counted) with neither.
+-- The key a message is counted under in the template roll-ups: its stored template and version
+-- ('<template id>#<version>', read back by src/observability/reports.ts), else its list send job's
+-- name (an inline template); NULL (not counted) with neither. A message's key is
+-- coalesce(key(its send job), key(NULL, its transactional send)).
 CREATE OR REPLACE FUNCTION template_report_key(name text, template_id uuid, template_version integer) RETURNS text
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN template_id IS NOT NULL THEN template_id::text || '#' || coalesce(template_version, 0) ELSE nullif(name, '') END
@@ -85,16 +86,19 @@ BEGIN
     failed = c.failed + EXCLUDED.failed, delayed = c.delayed + EXCLUDED.delayed;
 
   -- Only the kinds the template report shows are attributed: deferrals, failures and the like
-  -- never reach the messages/send_jobs join. Tenants without list send jobs skip it too.
+  -- never reach the messages/jobs join. Tenants with neither list send jobs nor transactional
+  -- sends from a stored template skip it too.
   IF EXISTS (SELECT 1 FROM new_events n
               WHERE n.type IN ('send', 'delivery', 'bounce', 'complaint', 'open', 'click')
-                AND EXISTS (SELECT 1 FROM send_jobs sj WHERE sj.tenant_id = n.tenant_id)) THEN
+                AND (EXISTS (SELECT 1 FROM send_jobs sj WHERE sj.tenant_id = n.tenant_id)
+                     OR EXISTS (SELECT 1 FROM proxy_jobs pj WHERE pj.tenant_id = n.tenant_id AND pj.template_id IS NOT NULL))) THEN
     WITH ev AS MATERIALIZED (
       SELECT n.tenant_id, (n.recorded_at AT TIME ZONE 'UTC')::date AS day, k.template, n.type, m.recipient
         FROM new_events n
         JOIN messages m ON m.id = n.message_id
-        JOIN send_jobs sj ON sj.id = m.send_job_id
-        CROSS JOIN LATERAL (SELECT template_report_key(sj.name, sj.template_id, sj.template_version) AS template) k
+        LEFT JOIN send_jobs sj ON sj.id = m.send_job_id
+        LEFT JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
+        CROSS JOIN LATERAL (SELECT coalesce(template_report_key(sj.name, sj.template_id, sj.template_version), template_report_key(NULL, pj.template_id, pj.template_version)) AS template) k
        WHERE n.type IN ('send', 'delivery', 'bounce', 'complaint', 'open', 'click')
          AND k.template IS NOT NULL  -- '' is the tenant-wide key of engagement_uniques; an empty name is no template
     ), firsts AS (
@@ -161,7 +165,7 @@ BEGIN
   WITH ev AS MATERIALIZED (
     SELECT n.tenant_id, (n.recorded_at AT TIME ZONE 'UTC')::date AS day,
            lower(split_part(coalesce(pj.from_address, sj.from_address), '@', 2)) AS identity,
-           template_report_key(sj.name, sj.template_id, sj.template_version) AS template, n.type, n.data, m.recipient
+           coalesce(template_report_key(sj.name, sj.template_id, sj.template_version), template_report_key(NULL, pj.template_id, pj.template_version)) AS template, n.type, n.data, m.recipient
       FROM new_events n
       JOIN messages m ON m.id = n.message_id
       LEFT JOIN proxy_jobs pj ON pj.id = m.proxy_job_id
