@@ -204,3 +204,36 @@ export async function cpuMeter(db: Db, enginePid: number) {
     },
   };
 }
+
+export interface Delivery {
+  to: string;
+  messageId: string;
+  at: number;
+}
+
+/** A real SMTP server (smtp-server) that keeps each delivery's recipient and Message-ID header. */
+export async function recordingSink() {
+  const deliveries: Delivery[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    maxClients: 1000,
+    onData(stream, session, callback) {
+      let head = '';
+      stream.on('data', (chunk: Buffer) => {
+        if (head.length < 64 * 1024 && !head.includes('\r\n\r\n')) head += chunk.toString('latin1');
+      });
+      stream.on('end', () => {
+        const messageId = /^Message-ID:\s*(\S+)/im.exec(head.split('\r\n\r\n')[0])?.[1] ?? '';
+        for (const r of session.envelope.rcptTo) deliveries.push({ to: r.address, messageId, at: Date.now() });
+        callback(null, 'Ok: recorded');
+      });
+    },
+  });
+  // Sessions of a killed engine end with a reset: expected here.
+  server.on('error', () => {});
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { port, deliveries, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}

@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SMTPServer } from 'smtp-server';
 import { signWebhook } from '../../src/index.ts';
-import { CLI, fmt, freePort, sleep } from '../lib.ts';
+import { CLI, fmt, freePort, recordingSink, sleep, type Delivery } from '../lib.ts';
 
 /**
  * The crash figure: a BENCH_KILL_MEMBERS (20,000) member list send into a real SMTP sink that
@@ -22,39 +21,6 @@ const CONCURRENCY = Number(process.env.BENCH_KILL_CONCURRENCY ?? 10);
 const LEASE_SECONDS = Number(process.env.BENCH_KILL_LEASE_SECONDS ?? 15);
 const BATCH = 1000;
 const STEP_TIMEOUT_MS = 5 * 60_000;
-
-interface Delivery {
-  to: string;
-  messageId: string;
-  at: number;
-}
-
-/** A real SMTP server (smtp-server) that keeps each delivery's recipient and Message-ID header. */
-async function recordingSink() {
-  const deliveries: Delivery[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    maxClients: 1000,
-    onData(stream, session, callback) {
-      let head = '';
-      stream.on('data', (chunk: Buffer) => {
-        if (head.length < 64 * 1024 && !head.includes('\r\n\r\n')) head += chunk.toString('latin1');
-      });
-      stream.on('end', () => {
-        const messageId = /^Message-ID:\s*(\S+)/im.exec(head.split('\r\n\r\n')[0])?.[1] ?? '';
-        for (const r of session.envelope.rcptTo) deliveries.push({ to: r.address, messageId, at: Date.now() });
-        callback(null, 'Ok: recorded');
-      });
-    },
-  });
-  // Sessions of a killed engine end with a reset: expected here.
-  server.on('error', () => {});
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { port, deliveries, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 function alive(pid: number): boolean {
   try {
