@@ -1,9 +1,11 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { parse } from 'csv-parse';
+import { Parser, type Options } from 'csv-parse';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
+import type pg from 'pg';
 import type { Db, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { DomainError } from '../errors.ts';
@@ -26,6 +28,8 @@ export type ImportStatus = (typeof IMPORT_STATUSES)[number];
 export type ImportFormat = 'csv' | 'jsonl';
 
 export const IMPORT_BATCH = 5_000;
+/** Rows checked between turns of the event loop (a few ms), so the database is not kept waiting on this process. */
+const YIELD_EVERY = 1_000;
 /** How many invalid rows an import lists with their line numbers (rows_invalid counts them all). */
 export const MAX_INVALID_REPORTED = 100;
 const MAX_FIELD = 1_000;
@@ -88,34 +92,79 @@ export function toContact(row: Record<string, unknown>): ContactInput | string {
   return { email, first_name: text(row.first_name), last_name: text(row.last_name), properties, subscribed };
 }
 
+/** A row of the file: the line it ends on (1-based), and the record, or why the line is no record. */
+interface Row {
+  line: number;
+  record: Record<string, unknown> | string;
+}
+
 /**
- * The request body as records with their line (where the row ends, 1-based), or why a line is no
- * record: CSV through csv-parse, JSON lines through readline; both streamed.
+ * csv-parse handing over its records in batches of IMPORT_BATCH. A record is taken as the parser
+ * pushes it, so `info.lines` is then the line it ends on: the parser's `info: true` option would
+ * copy its whole info into every record, about a third of the parse's cost. The first record is
+ * the header (trimmed, lower-cased), which names the fields of the others.
  */
-async function* records(body: Readable, format: ImportFormat): AsyncGenerator<{ line: number; record: Record<string, unknown> | string }> {
+class CsvBatches extends Parser {
+  private header: string[] | undefined;
+  private batch: Row[] = [];
+
+  constructor() {
+    // One batch waits to be read at most: parsing pauses until the import takes it.
+    super({ bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, max_record_size: 64 * 1024, readableHighWaterMark: 1 } as Options);
+  }
+
+  override push(fields: unknown): boolean {
+    if (fields === null) {
+      if (this.batch.length) super.push(this.batch);
+      return super.push(null);
+    }
+    const values = fields as string[];
+    if (!this.header) {
+      this.header = values.map((h) => h.trim().toLowerCase());
+      return true;
+    }
+    // As csv-parse's `columns`: fields beyond the header are dropped, a repeated name keeps the last.
+    const record: Record<string, unknown> = {};
+    for (let i = 0; i < this.header.length && i < values.length; i++) record[this.header[i]] = values[i];
+    this.batch.push({ line: this.info.lines, record });
+    if (this.batch.length >= IMPORT_BATCH) {
+      super.push(this.batch);
+      this.batch = [];
+    }
+    return true;
+  }
+}
+
+/** The request body as batches of IMPORT_BATCH rows: CSV through csv-parse, JSON lines through readline; both streamed. */
+async function* rowBatches(body: Readable, format: ImportFormat): AsyncGenerator<Row[]> {
   if (format === 'csv') {
-    const parser = body.pipe(parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, max_record_size: 64 * 1024, info: true }));
+    const parser = body.pipe(new CsvBatches());
     body.on('error', (err) => parser.destroy(err));
-    for await (const r of parser) yield { line: r.info.lines, record: r.record as Record<string, unknown> };
+    yield* parser;
     return;
   }
   const lines = createInterface({ input: body, crlfDelay: Infinity });
   let n = 0;
+  let batch: Row[] = [];
   for await (const line of lines) {
     n++;
     if (!line.trim()) continue;
-    if (line.length > 64 * 1024) {
-      yield { line: n, record: 'the line is longer than 64 KiB' };
-      continue;
+    if (line.length > 64 * 1024) batch.push({ line: n, record: 'the line is longer than 64 KiB' });
+    else {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        value = undefined;
+      }
+      batch.push({ line: n, record: value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : 'not a JSON object' });
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      value = undefined;
+    if (batch.length >= IMPORT_BATCH) {
+      yield batch;
+      batch = [];
     }
-    yield { line: n, record: value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : 'not a JSON object' };
   }
+  if (batch.length) yield batch;
 }
 
 /** Registers the import (autocommitted, so its progress is readable at once). */
@@ -154,8 +203,9 @@ const MEMBER_CHANGES = (m: string) =>
  */
 const IMPORT_CHUNK_SQL = `
 WITH input AS (
-  SELECT DISTINCT ON (lower(r.email)) r.id, r.email, r.first_name, r.last_name, r.properties, r.subscribed
-    FROM import_rows r ORDER BY lower(r.email), r.ord DESC
+  -- Sorted bytewise ("C"): the same groups (equality is bytewise in every deterministic collation), sorted at half the cost.
+  SELECT DISTINCT ON (lower(r.email) COLLATE "C") r.id, r.email, r.first_name, r.last_name, r.properties, r.subscribed
+    FROM import_rows r ORDER BY lower(r.email) COLLATE "C", r.ord DESC
 ), matched AS MATERIALIZED (
   SELECT i.*, s.id AS existing_id, m.status, m.opted_out_at
     FROM input i
@@ -218,7 +268,10 @@ WITH opt_out_targets AS (
 SELECT count(*) FROM opted_out`;
 
 /** A value for COPY's text format: backslash, tab and line breaks escaped; undefined/null as \N. */
-const copyText = (v: string | null | undefined) => (v == null ? '\\N' : v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')));
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const copyEscape = (c: string) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r');
+// Most values have nothing to escape: a test is several times cheaper than a replace finding nothing.
+const copyText = (v: string | null | undefined) => (v == null ? '\\N' : COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, copyEscape) : v);
 
 /**
  * Streams the body into the list. Returns the finished import; a body that cannot be read as its
@@ -228,7 +281,11 @@ const copyText = (v: string | null | undefined) => (v == null ? '\\N' : v.replac
  *
  * Rows are parsed and checked in Node, COPY'd a chunk at a time into a temporary staging table and
  * written by one statement per chunk (IMPORT_CHUNK_SQL); the next chunk is parsed while the
- * database writes the current one, so at most two chunks are in memory.
+ * database writes the current one, so at most three chunks are in memory (one parsed and waiting,
+ * one being checked, one being written). The two run side by side only if neither waits on the
+ * other: a chunk's statements are queued at once, the row loop yields to the event loop every
+ * YIELD_EVERY rows (the connection's replies, from which its next statement is sent, come in), and
+ * the progress reports do not hold up the writes.
  */
 export async function runImport(
   db: Db,
@@ -241,28 +298,43 @@ export async function runImport(
 ): Promise<ImportView> {
   const progress = { rows_received: 0, rows_invalid: 0, created: 0, updated: 0, kept_unsubscribed: 0 };
   const invalidRows: InvalidRow[] = [];
-  const report = () =>
-    db.query(
-      `UPDATE contact_imports SET rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6, invalid_rows = $7 WHERE id = $1`,
-      [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed, JSON.stringify(invalidRows)],
+  // Progress is written beside the import, autocommitted, one report after another; the import
+  // does not wait for them (only for the last, before it completes).
+  let reported: Promise<unknown> = Promise.resolve();
+  const report = () => {
+    reported = reported.then(() =>
+      db.query(
+        `UPDATE contact_imports SET rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6, invalid_rows = $7 WHERE id = $1`,
+        [importId, progress.rows_received, progress.rows_invalid, progress.created, progress.updated, progress.kept_unsubscribed, JSON.stringify(invalidRows)],
+      ),
     );
+    reported.catch(() => {}); // awaited before the import completes; never unhandled meanwhile
+  };
   try {
     await withTransaction(db, async (tx) => {
       const { doubleOptIn } = await listForWrite(tx, tenantId, listId, 'exclusive');
       await tx.query(STAGING_DDL);
       const sourceId = newId();
       const write = async (chunk: { text: string; optOuts: boolean }) => {
-        await pipeline(Readable.from([chunk.text]), tx.query(copyFrom('COPY import_rows FROM STDIN')));
-        const { rows } = await tx.query<ImportChunkRow>(IMPORT_CHUNK_SQL, [tenantId, listId, doubleOptIn !== null, sourceId]);
-        const r = rows[0];
-        if (chunk.optOuts) await tx.query(IMPORT_OPT_OUT_SQL, [tenantId, listId]);
+        // Queued at once: the connection runs them back to back, not waiting on this process (busy
+        // parsing the next chunk) between them. After a failure the others fail too (the
+        // transaction is aborted); the first failure is the one to tell.
+        const steps = [
+          pipeline(Readable.from([chunk.text]), tx.query(copyFrom('COPY import_rows FROM STDIN'))),
+          tx.query<ImportChunkRow>(IMPORT_CHUNK_SQL, [tenantId, listId, doubleOptIn !== null, sourceId]),
+          chunk.optOuts ? tx.query(IMPORT_OPT_OUT_SQL, [tenantId, listId]) : undefined,
+          // In place: the table was created in this transaction.
+          tx.query('TRUNCATE import_rows'),
+        ] as const;
+        const settled = await Promise.allSettled(steps);
+        const failed = settled.find((s) => s.status === 'rejected');
+        if (failed) throw failed.reason;
+        const r = (settled[1] as PromiseFulfilledResult<pg.QueryResult<ImportChunkRow>>).value.rows[0];
         if (doubleOptIn && onPending && r.pending?.length) await onPending(tx, doubleOptIn, r.pending);
-        // In place: the table was created in this transaction.
-        await tx.query('TRUNCATE import_rows');
         progress.created += r.created;
         progress.updated += r.updated;
         progress.kept_unsubscribed += r.kept_unsubscribed;
-        await report();
+        report();
       };
       let lines: string[] = [];
       let optOuts = false;
@@ -277,26 +349,30 @@ export async function runImport(
         writing.catch(() => {}); // awaited by the next flush or at the end; never unhandled meanwhile
       };
       try {
-        for await (const { line, record } of records(body, format)) {
-          progress.rows_received++;
-          const c = typeof record === 'string' ? record : toContact(record);
-          if (typeof c === 'string') {
-            progress.rows_invalid++;
-            if (invalidRows.length < MAX_INVALID_REPORTED) invalidRows.push({ line, reason: c });
-            continue;
+        for await (const batch of rowBatches(body, format)) {
+          for (const { line, record } of batch) {
+            // Let the connection's replies in now and then: its next statement is sent from them.
+            if (++progress.rows_received % YIELD_EVERY === 0) await yieldToLoop();
+            const c = typeof record === 'string' ? record : toContact(record);
+            if (typeof c === 'string') {
+              progress.rows_invalid++;
+              if (invalidRows.length < MAX_INVALID_REPORTED) invalidRows.push({ line, reason: c });
+              continue;
+            }
+            if (c.subscribed === false) optOuts = true;
+            const subscribed = c.subscribed === undefined ? '\\N' : String(c.subscribed);
+            lines.push(`${progress.rows_received}\t${newId()}\t${copyText(c.email)}\t${copyText(c.first_name)}\t${copyText(c.last_name)}\t${copyText(JSON.stringify(c.properties ?? {}))}\t${subscribed}\n`);
           }
-          if (c.subscribed === false) optOuts = true;
-          const subscribed = c.subscribed === undefined ? '\\N' : String(c.subscribed);
-          lines.push(`${progress.rows_received}\t${newId()}\t${copyText(c.email)}\t${copyText(c.first_name)}\t${copyText(c.last_name)}\t${copyText(JSON.stringify(c.properties ?? {}))}\t${subscribed}\n`);
-          if (lines.length >= IMPORT_BATCH) await flush();
+          await flush();
         }
-        await flush();
       } finally {
         // A chunk still being written finishes before the transaction is rolled back or committed:
         // its remaining statements must not run after the ROLLBACK, outside the transaction.
         await writing?.catch(() => {});
+        await reported.catch(() => {});
       }
       await writing;
+      await reported;
       await tx.query(
         `UPDATE contact_imports SET status = 'completed', rows_received = $2, rows_invalid = $3, created = $4, updated = $5, kept_unsubscribed = $6,
                 invalid_rows = $7, finished_at = now() WHERE id = $1`,
