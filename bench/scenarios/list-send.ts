@@ -8,13 +8,15 @@ import { deriveSecretsKey, encryptSecret } from '../../src/secrets.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
 import { noDelaySocket } from '../../src/transports/smtp.ts';
 import { freshBundle } from '../../bin/bundle.mjs';
-import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase } from '../lib.ts';
+import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase } from '../lib.ts';
 
 const MEMBERS = Number(process.env.BENCH_LIST_MEMBERS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_LIST_CONCURRENCY ?? 20);
 const BASELINE = Math.min(MEMBERS, 20_000);
 // BENCH_LIST_SIGNED=0: the unsigned send only (a 1,000,000-member memory run takes long enough).
 const SIGNED = process.env.BENCH_LIST_SIGNED !== '0';
+// BENCH_LIST_BASELINES=0: the engine only (quick before/after pairs; the ratios then read n/a).
+const BASELINES = process.env.BENCH_LIST_BASELINES !== '0';
 // Peak RSS of the engine process (API, dispatcher, render threads) through a 1,000,000-member send.
 const MEMORY_GOAL_MB = 150;
 
@@ -70,9 +72,13 @@ interface EngineRun {
   line: string;
   /** The engine's RSS (MB) once a second during the send. */
   rss: number[];
+  /** CPU per message sent (µs): the engine process (all its threads) and the database's backends. */
+  engineUs: number;
+  postgresUs: number;
 }
 
 async function sendToList(database: BenchDatabase, port: number, token: string, listId: string, from: string, pid: number): Promise<EngineRun> {
+  const meter = await cpuMeter(database.db, pid);
   const started = performance.now();
   const res = await fetch(`http://127.0.0.1:${port}/api/send-jobs`, {
     method: 'POST',
@@ -92,10 +98,11 @@ async function sendToList(database: BenchDatabase, port: number, token: string, 
   }
   clearInterval(sampler);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = await meter.stop();
   const { rows } = await database.db.query(`SELECT status, count(*)::int AS n FROM messages WHERE send_job_id = $1 GROUP BY status`, [jobId]);
   const sent = rows.find((r) => r.status === 'sent')?.n ?? 0;
   const statuses = JSON.stringify(Object.fromEntries(rows.map((r) => [r.status, r.n])));
-  return { rss, rate: sent / seconds, line: `${fmt(sent)} sent in ${fmt(seconds, 1)} s, create to completed, fan-out done at ${fmt(fanoutSeconds, 1)} s; statuses ${statuses}` };
+  return { rss, rate: sent / seconds, engineUs: (1000 * cpu.engineMs) / sent, postgresUs: (1000 * cpu.postgresMs) / sent, line: `${fmt(sent)} sent in ${fmt(seconds, 1)} s, create to completed, fan-out done at ${fmt(fanoutSeconds, 1)} s; statuses ${statuses}` };
 }
 
 const verdict = (ok: boolean) => (ok ? 'reached' : 'NOT reached');
@@ -124,10 +131,10 @@ export default async function listSend() {
   console.log(`sink: ${sink.kind}; ${fmt(MEMBERS)} members, SMTP concurrency ${CONCURRENCY}; open and click tracking on`);
 
   // Baselines first, each alone on the machine.
-  const source = sink.kind.startsWith('Postfix') ? await smtpSource(sink.port, BASELINE, 4096) : undefined;
-  const bare = await bareNodemailer(sink.port, BASELINE, 'news@acme.example');
-  const bareSigned = await bareNodemailer(sink.port, BASELINE, 'news@signed.acme.example', dkim);
-  console.log(`smtp-source -> sink:   ${source ? `${fmt(source)} msgs/s (${fmt(BASELINE)} messages of 4 KB, ${CONCURRENCY} sessions)` : 'not available (no Postfix)'}`);
+  const source = BASELINES && sink.kind.startsWith('Postfix') ? await smtpSource(sink.port, BASELINE, 4096) : undefined;
+  const bare = BASELINES ? await bareNodemailer(sink.port, BASELINE, 'news@acme.example') : NaN;
+  const bareSigned = BASELINES && SIGNED ? await bareNodemailer(sink.port, BASELINE, 'news@signed.acme.example', dkim) : NaN;
+  console.log(`smtp-source -> sink:   ${source ? `${fmt(source)} msgs/s (${fmt(BASELINE)} messages of 4 KB, ${CONCURRENCY} sessions)` : BASELINES ? 'not available (no Postfix)' : 'skipped (BENCH_LIST_BASELINES=0)'}`);
 
   const engine = await startEngineProcess('start', {
     DATABASE_URL: database.url,
@@ -153,6 +160,7 @@ export default async function listSend() {
       results.push({ label, engine: run.rate, bare: bareRate });
       console.log(`--- ${label} ---`);
       console.log(`engine end to end:     ${fmt(run.rate)} msgs/s (${run.line})`);
+      console.log(`CPU per message:       engine ${fmt(run.engineUs)} µs (all its threads), PostgreSQL ${fmt(run.postgresUs)} µs (the bench database's backends)`);
       console.log(`bare nodemailer:       ${fmt(bareRate)} msgs/s (MailComposer${label === 'unsigned' ? '' : ' + its DKIM signer'} + pooled SMTP, same HTML, same sink, same connections)`);
       console.log(`ratios:                engine/bare nodemailer ${fmt(run.rate / bareRate, 2)}${source ? `; engine/smtp-source ${fmt((100 * run.rate) / source, 1)}%` : ''}`);
       const tenths = run.rss.length < 10 ? run.rss : Array.from({ length: 10 }, (_, i) => run.rss[Math.floor(((i + 1) * run.rss.length) / 10) - 1]);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import pg from 'pg';
 import type { ChannelTransports } from '../channels/types.ts';
@@ -174,6 +175,17 @@ export class Dispatcher {
     const listMessages = batch.flatMap((m) => (m.list ? [{ id: m.id, tenantId: m.tenantId, recipient: m.recipient, list: m.list }] : []));
     const renders = listMessages.length && this.renderer ? this.renderer.composeMany(listMessages) : new Map<string, Promise<ComposedMessage>>();
     const unstarted: ClaimedMessage[] = [];
+    // One deadline signal (one timer) per lease deadline, which a claim's messages share: a timer per
+    // message cost about as much CPU as the message's SMTP writes. Every lane's send listens to it.
+    const deadlines = new Map<number, AbortSignal>();
+    const signalFor = (deadline: number) => {
+      let signal = deadlines.get(deadline);
+      if (!signal) {
+        deadlines.set(deadline, (signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()))));
+        setMaxListeners(this.options.concurrency + 10, signal);
+      }
+      return signal;
+    };
     let index = 0;
     const lane = async () => {
       // The lane's previous outcome write: the next send may start before it is durable, but the
@@ -182,7 +194,7 @@ export class Dispatcher {
       try {
         while (index < batch.length && !this.stopping) {
           const message = batch[index++];
-          const sent = await this.sendOne(message, durable, renders.get(message.id));
+          const sent = await this.sendOne(message, durable, signalFor, renders.get(message.id));
           if (sent) durable = sent.durable;
           else unstarted.push(message);
         }
@@ -214,9 +226,10 @@ export class Dispatcher {
   /**
    * Sends one claimed message and records its outcome: `durable` resolves when the outcome is
    * written. Undefined when the send was not started. `previous` is the lane's previous outcome
-   * write: no server takes this message before it is durable.
+   * write: no server takes this message before it is durable. `signalFor` gives the signal aborted
+   * at a deadline (the batch's, shared).
    */
-  private async sendOne(message: ClaimedMessage, previous: Promise<void>, rendered?: Promise<ComposedMessage>): Promise<{ durable: Promise<void> } | undefined> {
+  private async sendOne(message: ClaimedMessage, previous: Promise<void>, signalFor: (deadline: number) => AbortSignal, rendered?: Promise<ComposedMessage>): Promise<{ durable: Promise<void> } | undefined> {
     // Too close to the lease's end: give it back rather than risk two senders.
     const deadline = message.leaseDeadline - this.lease.endMarginMs;
     if (Date.now() > message.leaseDeadline - this.lease.startMarginMs) return undefined;
@@ -232,13 +245,13 @@ export class Dispatcher {
         const channel = this.channels[message.channel as keyof ChannelTransports];
         if (!channel) throw new TransportError(`no ${message.channel} transport configured`, false);
         await previous;
-        const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+        const signal = signalFor(deadline);
         const { providerMessageId } = await channel.send({ id: message.id, tenantId: message.tenantId, recipient: message.recipient, content: message.content }, { signal });
         outcome = { id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId };
       } else {
         const composed = await this.composed(message, rendered);
         // Rendering may have taken a while: the send still must end before the lease does.
-        const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+        const signal = signalFor(deadline);
         if (!this.transport.defersAcceptance) await previous;
         const { providerMessageId } = await this.transport.send(composed, { signal, acceptAfter: previous });
         outcome = { id: message.id, attempt: message.attempts, kind: 'sent', providerMessageId };

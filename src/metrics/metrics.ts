@@ -81,12 +81,17 @@ export class Metrics {
     });
   }
 
-  /** The transport, counting each send's outcome and timing it. */
+  /**
+   * The transport, counting each send's outcome and timing it. It keeps `defersAcceptance`: without
+   * it the dispatcher awaits each lane's outcome write before the next send instead of overlapping
+   * them (the latency of a deferring transport's send then includes that wait).
+   */
   instrumentTransport(transport: Transport): Transport {
     const { messages, sendLatency } = this;
     const name = transport.name;
     return {
       name,
+      defersAcceptance: transport.defersAcceptance,
       async send(message, options) {
         const end = sendLatency.startTimer({ transport: name });
         try {

@@ -20,8 +20,9 @@ export interface SmtpOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-const CRLF = Buffer.from('\r\n');
 const END_OF_DATA = Buffer.from('.\r\n');
+const CRLF_END_OF_DATA = Buffer.from('\r\n.\r\n');
+const DOT = Buffer.from('.');
 
 interface Reply {
   code: number;
@@ -42,8 +43,8 @@ class ReplyError extends TransportError {
  */
 class Connection {
   private socket: net.Socket;
-  private pending = '';
-  private lines: string[] = [];
+  private partial?: Buffer;
+  private readonly lines: string[] = [];
   private readonly replies: Reply[] = [];
   private readonly waiters: Array<{ resolve: (r: Reply) => void; reject: (e: Error) => void }> = [];
   private failure?: Error;
@@ -75,20 +76,23 @@ class Connection {
   }
 
   private read(chunk: Buffer) {
-    this.pending += chunk.toString('utf8');
-    let at: number;
-    while ((at = this.pending.indexOf('\n')) >= 0) {
-      const line = this.pending.slice(0, at).replace(/\r$/, '');
-      this.pending = this.pending.slice(at + 1);
-      this.lines.push(line);
+    // Lines are cut from the bytes; only an unfinished line is kept (and joined to the next chunk).
+    const data = this.partial ? Buffer.concat([this.partial, chunk]) : chunk;
+    let from = 0;
+    for (let at = data.indexOf(10); at >= 0; from = at + 1, at = data.indexOf(10, from)) {
+      const line = data.toString('utf8', from, at > from && data[at - 1] === 13 ? at - 1 : at);
       // "250-..." continues a reply, "250 ..." (or a bare code) ends it.
-      if (line.charAt(3) === '-') continue;
-      const reply = { code: Number(line.slice(0, 3)) || 0, text: this.lines.join(' | ') };
-      this.lines = [];
+      if (line.charCodeAt(3) === 45) {
+        this.lines.push(line);
+        continue;
+      }
+      const text = this.lines.length ? `${this.lines.splice(0).join(' | ')} | ${line}` : line;
+      const reply = { code: Number(line.slice(0, 3)) || 0, text };
       const waiter = this.waiters.shift();
       if (waiter) waiter.resolve(reply);
       else this.replies.push(reply);
     }
+    this.partial = from < data.length ? Buffer.from(data.subarray(from)) : undefined;
   }
 
   /** The next reply, in order. */
@@ -152,19 +156,22 @@ class Connection {
   }
 }
 
-/** The message as DATA carries it: lines starting with '.' doubled (RFC 5321 §4.5.2), ending in CRLF. */
+/**
+ * The message as DATA carries it: lines starting with '.' doubled (RFC 5321 §4.5.2), then the end
+ * of data (a CRLF first if the message lacks its final one) as the last buffer, on its own.
+ */
 export function dotStuffed(raw: Buffer): Buffer[] {
-  const ending = raw.length >= 2 && raw[raw.length - 2] === 13 && raw[raw.length - 1] === 10 ? [END_OF_DATA] : [CRLF, END_OF_DATA];
-  if (raw[0] !== 0x2e && raw.indexOf('\n.') < 0) return [raw, ...ending];
+  const end = raw.length >= 2 && raw[raw.length - 2] === 13 && raw[raw.length - 1] === 10 ? END_OF_DATA : CRLF_END_OF_DATA;
+  if (raw[0] !== 0x2e && raw.indexOf('\n.') < 0) return [raw, end];
   const parts: Buffer[] = [];
   let from = 0;
-  if (raw[0] === 0x2e) parts.push(Buffer.from('.'));
+  if (raw[0] === 0x2e) parts.push(DOT);
   for (let at = raw.indexOf('\n.'); at >= 0; at = raw.indexOf('\n.', at + 1)) {
-    parts.push(raw.subarray(from, at + 1), Buffer.from('.'));
+    parts.push(raw.subarray(from, at + 1), DOT);
     from = at + 1;
   }
-  parts.push(raw.subarray(from));
-  return [...parts, ...ending];
+  parts.push(raw.subarray(from), end);
+  return parts;
 }
 
 const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
@@ -253,6 +260,9 @@ export function smtpTransport(options: SmtpOptions): Transport {
 
   /** One message on a ready connection; the connection is reusable afterwards unless it broke. */
   async function deliver(connection: Connection, message: ComposedMessage, acceptAfter?: Promise<void>): Promise<void> {
+    // Resolved by the time the server answers DATA (an event-loop turn later) if it already was.
+    let gateOpen = false;
+    acceptAfter?.then(() => (gateOpen = true), () => {});
     let raw = message.raw;
     // A configured key signs what no domain key signed (the domain's own key wins).
     if (options.dkim && !message.envelopeFrom) raw = signRaw(raw, options.dkim);
@@ -289,14 +299,19 @@ export function smtpTransport(options: SmtpOptions): Transport {
       if (reset.code !== 250) connection.destroy(new ReplyError('RSET', reset));
       throw new ReplyError(envelope[failed], replies[failed]);
     }
-    // Everything but the final dot goes out now; the server takes the message (and this lane's
-    // send counts as confirmed) only once the lane's previous outcome is durable.
     const data = dotStuffed(raw);
-    const endOfData = data.pop()!;
-    connection.write(...data);
-    // Aborted (lease ending) or closed while waiting: the message was never taken.
-    if (acceptAfter) await connection.unlessBroken(acceptAfter);
-    connection.write(endOfData);
+    if (acceptAfter && !gateOpen) {
+      // Everything but the end of data goes out now; the server takes the message (and this lane's
+      // send counts as confirmed) only once the lane's previous outcome is durable.
+      const endOfData = data.pop()!;
+      connection.write(...data);
+      // Aborted (lease ending) or closed while waiting: the message was never taken.
+      await connection.unlessBroken(acceptAfter);
+      connection.write(endOfData);
+    } else {
+      // Already durable: body and end of data in one write.
+      connection.write(...data);
+    }
     const done = await connection.next();
     if (done.code !== 250) throw new ReplyError('DATA', done);
   }

@@ -1,7 +1,9 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCOPES } from '../../src/auth/scopes.ts';
+import { Metrics } from '../../src/metrics/metrics.ts';
 import { startEngine, type Engine } from '../../src/runtime.ts';
+import type { SendOptions, Transport } from '../../src/transports/transport.ts';
 import { tenantWithToken, testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
@@ -109,5 +111,25 @@ describe('/metrics', () => {
       return m.get('send_engine_queue_depth') === 3 ? m : undefined;
     }, 10_000, 'the queue gauge reads the outbox');
     expect(s.get('send_engine_queue_oldest_age_seconds')).toBeGreaterThanOrEqual(90);
+  });
+
+  it('the instrumented transport still defers acceptance: acceptAfter reaches a transport that honours it', async () => {
+    const seen: SendOptions[] = [];
+    const inner = (defersAcceptance: boolean): Transport => ({
+      name: 'stub',
+      defersAcceptance,
+      async send(_message, options = {}) {
+        seen.push(options);
+        return { providerMessageId: 'p' };
+      },
+      close: async () => {},
+    });
+    const metrics = new Metrics(database.db);
+    const deferring = metrics.instrumentTransport(inner(true));
+    expect(deferring.defersAcceptance).toBe(true);
+    expect(metrics.instrumentTransport(inner(false)).defersAcceptance).toBe(false);
+    const acceptAfter = Promise.resolve();
+    await deferring.send({} as never, { acceptAfter });
+    expect(seen[0].acceptAfter).toBe(acceptAfter);
   });
 });

@@ -93,6 +93,9 @@ describe('SMTP client', () => {
     const writes = relay.connections[0];
     for (const n of [1, 2, 3]) expect(writes).toContain(`MAIL FROM:<news@acme.test>\r\nRCPT TO:<r${n}@example.com>\r\nDATA\r\n`);
     expect(dotStuffed(Buffer.from('.a\r\nb\r\n.c')).map(String).join('')).toBe('..a\r\nb\r\n..c\r\n.\r\n');
+    // The end of data is the last buffer on its own (held back until acceptAfter), the missing final CRLF with it.
+    expect(dotStuffed(Buffer.from('a\r\n')).map(String)).toEqual(['a\r\n', '.\r\n']);
+    expect(dotStuffed(Buffer.from('a')).map(String)).toEqual(['a', '\r\n.\r\n']);
   });
 
   it('upgrades with STARTTLS when offered, authenticates, and fails a refused login permanently with the reply', async () => {
