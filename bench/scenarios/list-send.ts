@@ -8,7 +8,7 @@ import { deriveSecretsKey, encryptSecret } from '../../src/secrets.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
 import { noDelaySocket } from '../../src/transports/smtp.ts';
 import { freshBundle } from '../../bin/bundle.mjs';
-import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase } from '../lib.ts';
+import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase } from '../lib.ts';
 
 const MEMBERS = Number(process.env.BENCH_LIST_MEMBERS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_LIST_CONCURRENCY ?? 20);
@@ -67,6 +67,7 @@ async function verifiedDomain(database: BenchDatabase, tenantId: string, name: s
 
 interface EngineRun {
   rate: number;
+  sent: number;
   line: string;
   /** The engine's RSS (MB) once a second during the send. */
   rss: number[];
@@ -95,7 +96,7 @@ async function sendToList(database: BenchDatabase, port: number, token: string, 
   const { rows } = await database.db.query(`SELECT status, count(*)::int AS n FROM messages WHERE send_job_id = $1 GROUP BY status`, [jobId]);
   const sent = rows.find((r) => r.status === 'sent')?.n ?? 0;
   const statuses = JSON.stringify(Object.fromEntries(rows.map((r) => [r.status, r.n])));
-  return { rss, rate: sent / seconds, line: `${fmt(sent)} sent in ${fmt(seconds, 1)} s, create to completed, fan-out done at ${fmt(fanoutSeconds, 1)} s; statuses ${statuses}` };
+  return { rss, sent, rate: sent / seconds, line: `${fmt(sent)} sent in ${fmt(seconds, 1)} s, create to completed, fan-out done at ${fmt(fanoutSeconds, 1)} s; statuses ${statuses}` };
 }
 
 const verdict = (ok: boolean) => (ok ? 'reached' : 'NOT reached');
@@ -126,7 +127,7 @@ export default async function listSend() {
   // Baselines first, each alone on the machine.
   const source = sink.kind.startsWith('Postfix') ? await smtpSource(sink.port, BASELINE, 4096) : undefined;
   const bare = await bareNodemailer(sink.port, BASELINE, 'news@acme.example');
-  const bareSigned = await bareNodemailer(sink.port, BASELINE, 'news@signed.acme.example', dkim);
+  const bareSigned = SIGNED ? await bareNodemailer(sink.port, BASELINE, 'news@signed.acme.example', dkim) : NaN;
   console.log(`smtp-source -> sink:   ${source ? `${fmt(source)} msgs/s (${fmt(BASELINE)} messages of 4 KB, ${CONCURRENCY} sessions)` : 'not available (no Postfix)'}`);
 
   const engine = await startEngineProcess('start', {
@@ -149,7 +150,9 @@ export default async function listSend() {
       ['unsigned', 'news@acme.example', bare],
       ...(SIGNED ? [['DKIM-signed', 'news@signed.acme.example', bareSigned] as const] : []),
     ] as const) {
+      const meter = await cpuMeter(database.db, engine.pid!);
       const run = await sendToList(database, port, token, listId, from, engine.pid!);
+      const cpu = await meter.stop();
       results.push({ label, engine: run.rate, bare: bareRate });
       console.log(`--- ${label} ---`);
       console.log(`engine end to end:     ${fmt(run.rate)} msgs/s (${run.line})`);
@@ -157,6 +160,7 @@ export default async function listSend() {
       console.log(`ratios:                engine/bare nodemailer ${fmt(run.rate / bareRate, 2)}${source ? `; engine/smtp-source ${fmt((100 * run.rate) / source, 1)}%` : ''}`);
       const tenths = run.rss.length < 10 ? run.rss : Array.from({ length: 10 }, (_, i) => run.rss[Math.floor(((i + 1) * run.rss.length) / 10) - 1]);
       console.log(`engine RSS during it:  ${tenths.join(' ')} MB (${run.rss.length < 10 ? 'each second' : 'at each tenth'} of the send; ${run.rss.length} samples, 1 a second)`);
+      console.log(`CPU per message:       engine ${fmt((1000 * cpu.engineMs) / run.sent)} µs, PostgreSQL ${fmt((1000 * cpu.postgresMs) / run.sent)} µs (utime+stime over the send ÷ ${fmt(run.sent)} sent; /proc)`);
       console.log(`engine peak RSS:       ${peakRssMb(engine.pid!)} MB (kernel high-water mark since start, whole process: API, dispatcher, render threads)`);
     }
     const [plain, signed] = results;
