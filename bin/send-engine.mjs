@@ -10,8 +10,8 @@ import { v8Defaults } from './v8-flags.mjs';
 
 // V8's memory-saving heap heuristics (`--optimize-for-size`: a small young generation, shrunk again
 // by every full collection, and an old generation collected before it grows): a list send's peak
-// RSS 153-158 MB instead of 260-281 MB, for about 100 us more engine CPU per message (467-535
-// instead of 360-411 us), nearly all of it garbage collection. No targeted setting gave that memory
+// RSS 153-158 MB instead of 260-281 MB, for about 100 us more engine CPU per message (451-535
+// instead of 347-411 us), nearly all of it garbage collection. No targeted setting gave that memory
 // (docs/operations.md#memory): 2-4 MB semi-spaces (`--max-semi-space-size`, which only node's
 // command line can set) still peaked at 238-255 MB, and a run-time `--semi-space-growth-factor=1`
 // is reset by V8 when a render thread starts. Set before any of the engine is loaded; render
