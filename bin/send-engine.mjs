@@ -6,14 +6,17 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { freshBundle } from './bundle.mjs';
+import { v8Defaults } from './v8-flags.mjs';
 
-// V8's memory-saving heap heuristics (a small young generation, a heap that grows and is collected
-// sooner): a list send's peak RSS went from about 258 MB to 151-158 MB, at the same rate within the
-// machine's noise (docs/operations.md#memory). Set before any of the engine is loaded; render
-// threads start with it. NODE_OPTIONS=--no-optimize-for-size (or any explicit setting) wins.
-if (![...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((flag) => /^--(no-)?optimize[-_]for[-_]size/.test(flag))) {
-  v8.setFlagsFromString('--optimize-for-size');
-}
+// V8's memory-saving heap heuristics (`--optimize-for-size`: a small young generation, shrunk again
+// by every full collection, and an old generation collected before it grows): a list send's peak
+// RSS 153-158 MB instead of 260-281 MB, for about 100 us more engine CPU per message (451-535
+// instead of 347-411 us), nearly all of it garbage collection. No targeted setting gave that memory
+// (docs/operations.md#memory): 2-4 MB semi-spaces (`--max-semi-space-size`, which only node's
+// command line can set) still peaked at 238-255 MB, and a run-time `--semi-space-growth-factor=1`
+// is reset by V8 when a render thread starts. Set before any of the engine is loaded; render
+// threads start with it. The flag set either way on node's command line or in NODE_OPTIONS wins.
+for (const flag of v8Defaults(['--optimize-for-size'])) v8.setFlagsFromString(flag);
 
 const bundle = freshBundle(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'));
 if (bundle) {

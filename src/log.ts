@@ -1,5 +1,8 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+
+// pino-pretty is loaded only for a terminal's logs: a server writing JSON never needs it (docs/operations.md#memory).
+const require = createRequire(import.meta.url);
 
 export type Logger = pino.Logger;
 
@@ -9,7 +12,7 @@ export type Logger = pino.Logger;
  * Redaction applies to both.
  */
 export function createLogger(level = 'info', options: { pretty?: boolean } = {}): Logger {
-  const stream = options.pretty ? pretty({ colorize: !process.env.NO_COLOR, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }) : undefined;
+  const stream = options.pretty ? (require('pino-pretty') as typeof import('pino-pretty'))({ colorize: !process.env.NO_COLOR, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }) : undefined;
   return pino({
     level,
     base: { service: 'send-engine' },

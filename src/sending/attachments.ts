@@ -1,4 +1,3 @@
-import { fileTypeFromBuffer } from 'file-type';
 import type { Queryable } from '../db/pool.ts';
 import { invalid } from '../errors.ts';
 import { validateHeaderValue } from './headers.ts';
@@ -58,7 +57,8 @@ export async function prepareAttachments(inputs: AttachmentInput[] | undefined):
     total += content.length;
     if (total > ATTACHMENT_LIMITS.totalBytes) throw invalid(`attachments total over ${ATTACHMENT_LIMITS.totalBytes} bytes`, 'attachment_too_large');
     if (input.content_type !== undefined && !MIME.test(input.content_type)) throw invalid(`attachments[${i}].content_type must be a MIME type such as application/pdf`, 'invalid_attachment');
-    const sniffed = await fileTypeFromBuffer(content);
+    // file-type (ESM only) is loaded by the first attachment, not by every engine (docs/operations.md#memory).
+    const sniffed = await (await import('file-type')).fileTypeFromBuffer(content);
     if (sniffed && EXECUTABLE_TYPES.has(sniffed.ext)) throw refused(i, `executable content (${sniffed.mime}) is not sent`);
     if (input.content_type && EXECUTABLE_MIME.test(input.content_type)) throw refused(i, `executable type ${input.content_type} is not sent`);
     if (EXECUTABLE_NAME.test(input.filename)) throw refused(i, 'executable or script file names are not sent');

@@ -1,13 +1,19 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { SendJobView } from '../jobs/jobs.ts';
+
+// Loaded by the first bar: the bundle (bin/build.mjs) hoists a static import of an external package
+// to its top, so the engine's `start` would load cli-progress too (docs/operations.md#memory).
+const require = createRequire(import.meta.url);
 
 const live = (j: SendJobView) => j.status === 'pending' || j.status === 'running';
 const summary = (j: SendJobView) =>
   `${j.status}: ${j.counts.sent} sent, ${j.counts.delivered} delivered, ${j.counts.bounced} bounced, ${j.counts.failed} failed, ${j.counts.suppressed} suppressed, ${j.counts.queued} queued of ${j.counts.total}`;
 
 /** A progress bar on a terminal (the CLI's one look: job watch, contact import, migrations). */
-export const terminalBar = (out: NodeJS.WriteStream, format: string) =>
-  new cliProgress.SingleBar({ format, stream: out, hideCursor: true }, cliProgress.Presets.shades_classic);
+export const terminalBar = (out: NodeJS.WriteStream, format: string) => {
+  const cliProgress = require('cli-progress') as typeof import('cli-progress');
+  return new cliProgress.SingleBar({ format, stream: out, hideCursor: true }, cliProgress.Presets.shades_classic);
+};
 
 /**
  * Polls a send job until it ends: a progress bar with live counters on a terminal, a line per

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshBundle } from '../../bin/bundle.mjs';
+import { v8Defaults } from '../../bin/v8-flags.mjs';
 
 const run = promisify(execFile);
 const ROOT = path.resolve('.');
@@ -29,7 +30,7 @@ const launch = async () => (await run(process.execPath, [path.join(root, 'bin/se
 
 beforeAll(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'se-launcher-'));
-  for (const name of ['send-engine.mjs', 'bundle.mjs']) {
+  for (const name of ['send-engine.mjs', 'bundle.mjs', 'v8-flags.mjs']) {
     mkdirSync(path.join(root, 'bin'), { recursive: true });
     copyFileSync(path.join(ROOT, 'bin', name), path.join(root, 'bin', name));
   }
@@ -86,6 +87,28 @@ describe('bin/send-engine.mjs runs the bundle only while it is up to date with s
     rmSync(path.join(root, 'dist'), { recursive: true });
     expect(freshBundle(root)).toBeNull();
     expect(await launch()).toBe('tsx');
+  });
+});
+
+describe("the launcher's V8 settings (bin/v8-flags.mjs)", () => {
+  const defaults = ['--optimize-for-size', '--heap-growing-percent=40'];
+
+  it('apply when neither node\'s command line nor NODE_OPTIONS sets them', () => {
+    expect(v8Defaults(defaults, [], '')).toEqual(defaults);
+    expect(v8Defaults(defaults, ['--max-old-space-size=512'], '--enable-source-maps')).toEqual(defaults);
+  });
+
+  it('an explicit setting wins, either way and in either spelling', () => {
+    expect(v8Defaults(defaults, ['--no-optimize-for-size'], '')).toEqual(['--heap-growing-percent=40']);
+    expect(v8Defaults(defaults, [], '--no-optimize_for_size')).toEqual(['--heap-growing-percent=40']);
+    expect(v8Defaults(defaults, [], ' --optimize-for-size  --heap_growing_percent=10')).toEqual([]);
+  });
+
+  it('the launcher runs with them set and with them overridden', async () => {
+    builtNow();
+    expect(await launch()).toBe('bundle');
+    const overridden = await run(process.execPath, ['--no-optimize-for-size', path.join(root, 'bin/send-engine.mjs')], { timeout: 60_000 });
+    expect(overridden.stdout.trim()).toBe('bundle');
   });
 });
 

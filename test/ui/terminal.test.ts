@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { wantsPrettyLogs } from '../../src/log.ts';
+import { terminalBar } from '../../src/ui/job-watch.ts';
 import { oneLineError, startBanner } from '../../src/ui/terminal.ts';
 
 describe('the start banner', () => {
@@ -26,6 +30,25 @@ describe('log format and one-line errors', () => {
     expect(wantsPrettyLogs('json')).toBe(false);
     expect(wantsPrettyLogs('pretty')).toBe(true);
     expect(wantsPrettyLogs('auto')).toBe(process.stdout.isTTY === true);
+  });
+
+  it('pretty logs (pino-pretty, loaded on first use) are readable lines, redacted like JSON ones', async () => {
+    const script = "import { createLogger } from './src/log.ts'; createLogger('info', { pretty: true }).info({ req: { headers: { authorization: 'Bearer s3cret' } } }, 'hello there');";
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, NO_COLOR: '1' }, timeout: 30_000 });
+    expect(stdout).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: hello there$/m);
+    expect(stdout).toContain('[redacted]');
+    expect(stdout).not.toContain('s3cret');
+  });
+
+  it("the CLI's progress bar (cli-progress, loaded on first use) draws on the stream it is given", () => {
+    const out = Object.assign(new PassThrough(), { isTTY: true, columns: 80 }) as unknown as NodeJS.WriteStream;
+    let text = '';
+    (out as unknown as PassThrough).on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const bar = terminalBar(out, '{value}/{total} {status}');
+    bar.start(10, 0, { status: 'starting' });
+    bar.update(7, { status: 'sending' });
+    bar.stop();
+    expect(text).toContain('7/10 sending');
   });
 
   it('says what to do about causes it knows', () => {

@@ -1,5 +1,12 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { createRequire } from 'node:module';
 import { invalid } from '../../errors.ts';
+
+// libphonenumber-js's full metadata (several MB of heap) is loaded by the first phone number the
+// engine checks, not by every engine that never sends SMS or WhatsApp (docs/operations.md#memory).
+const require = createRequire(import.meta.url);
+let parser: typeof import('libphonenumber-js/max').parsePhoneNumberFromString | undefined;
+const parsePhoneNumberFromString = (input: string) =>
+  (parser ??= (require('libphonenumber-js/max') as typeof import('libphonenumber-js/max')).parsePhoneNumberFromString)(input);
 
 /** A recipient number in E.164 (`+` and country code), validated for its country's numbering plan. */
 export function e164(input: string, field = 'to'): string {

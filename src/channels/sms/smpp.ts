@@ -1,8 +1,12 @@
-import smpp, { type Pdu, type Session } from 'smpp';
+import { createRequire } from 'node:module';
+import type { Pdu, Session } from 'smpp';
 import type { Logger } from '../../log.ts';
 import { TransportError } from '../../transports/transport.ts';
 import type { ChannelSend, ChannelTransport, Receipt } from '../types.ts';
 import { maskPhone } from './phone.ts';
+
+// The smpp package is loaded by the first SMPP connection, not by every engine (docs/operations.md#memory).
+const require = createRequire(import.meta.url);
 
 /**
  * An SMPP 3.4 ESME (the `smpp` package): one bind_transceiver session to a carrier or aggregator,
@@ -103,7 +107,7 @@ export class SmppTransport implements ChannelTransport {
 
   private connect() {
     if (this.closed) return;
-    const session = smpp.connect({ url: this.options.url, auto_enquire_link_period: this.options.enquireLinkMs ?? 30_000 });
+    const session = (require('smpp') as typeof import('smpp')).connect({ url: this.options.url, auto_enquire_link_period: this.options.enquireLinkMs ?? 30_000 });
     this.session = session;
     session.on('connect', () => {
       session.bind_transceiver({ system_id: this.options.systemId, password: this.options.password, system_type: this.options.systemType ?? '' }, (pdu) => {
