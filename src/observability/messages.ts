@@ -28,7 +28,7 @@ export interface MessageFilters {
   channel?: string;
   template?: string;
   identity?: string;
-  /** `name:value`: messages whose tags carry that name with that value (index messages_tags). */
+  /** `name:value`: messages whose tags carry that name with that value (table message_tags). */
   tag?: string;
 }
 
@@ -107,6 +107,31 @@ export function normalizeStatus(status: string): string {
   return s;
 }
 
+/** Past this many sources a tag is common: its messages are found by a probe per message, newest first. */
+const TAG_SOURCES_MAX = 1000;
+const TAG_COLUMNS: Record<string, string> = { send_job: 'm.send_job_id', proxy_job: 'm.proxy_job_id', message: 'm.id' };
+
+/**
+ * The tag filter over message_tags (src/outbox/enqueue.ts writes it, one row per job and tag). A
+ * tag of few sources becomes `column = ANY(their ids)` for only the columns they need, planned with
+ * the ids, so PostgreSQL weighs a rare tag (read by the job indexes) against one job of a million
+ * messages (the tenant's window read newest first); a tag of more sources is tested per message.
+ */
+async function tagFilter(db: Queryable, tenantId: string, name: string, value: string, param: (value: unknown) => string): Promise<string> {
+  const { rows } = await db.query<{ source: string; ids: string[] }>(
+    `SELECT source, array_agg(source_id) AS ids
+       FROM (SELECT source, source_id FROM message_tags WHERE tenant_id = $1 AND name = $2 AND value = $3 LIMIT $4) s
+      GROUP BY source`,
+    [tenantId, name, value, TAG_SOURCES_MAX + 1],
+  );
+  if (rows.reduce((n, r) => n + r.ids.length, 0) > TAG_SOURCES_MAX) {
+    return `EXISTS (SELECT 1 FROM message_tags g WHERE g.tenant_id = $1 AND g.name = ${param(name)} AND g.value = ${param(value)}
+                      AND g.source_id = coalesce(m.send_job_id, m.proxy_job_id, m.id))`;
+  }
+  if (!rows.length) return 'false';
+  return `(${rows.map((r) => `${TAG_COLUMNS[r.source]} = ANY(${param(r.ids)}::uuid[])`).join(' OR ')})`;
+}
+
 /**
  * One page of a tenant's messages, newest first, by keyset on (created_at, id): the next page
  * starts strictly after the last row served, so rows inserted meanwhile (which sort before the
@@ -132,7 +157,8 @@ export async function listMessages(db: Queryable, tenantId: string, filters: Mes
   if (filters.tag !== undefined) {
     const split = filters.tag.indexOf(':');
     if (split < 1) throw new DomainError('invalid', 'validation_failed', 'tag must be name:value, e.g. campaign_id:spring-sale');
-    add((p) => `m.tags @> ${p}::jsonb`, JSON.stringify({ [filters.tag.slice(0, split)]: filters.tag.slice(split + 1) }));
+    const param = (value: unknown) => `$${params.push(value)}`;
+    where.push(await tagFilter(db, tenantId, filters.tag.slice(0, split), filters.tag.slice(split + 1), param));
   }
   if (after) {
     params.push(after.t, after.i);

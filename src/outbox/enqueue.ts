@@ -21,6 +21,9 @@ export const CHANNEL_ENQUEUE_COLUMNS = ['channel', 'priority'] as const;
  * ENQUEUE_COLUMNS) becomes a message, `queued`, or `suppressed` when the address is on its
  * tenant's suppression list (never claimed); a list member already enqueued for the job is
  * skipped (a retried fan-out chunk); if anything was queued, the dispatcher is woken at commit.
+ * The tags' string values become searchable (GET /v1/messages?tag=, migration 030) once per source:
+ * every message of a job carries its job's tags, so a row names the send or proxy job (a message
+ * with neither names itself), and a list send writes a few rows per chunk, not a few per member.
  *
  * Defines `enqueued (id, status)`; the producer's final SELECT must name ENQUEUE_WAKE, or
  * PostgreSQL never evaluates the wake-up.
@@ -34,7 +37,14 @@ export function enqueueCtes(rows: string, options: { channel?: boolean } = {}): 
          FROM (${rows}) AS r
          LEFT JOIN suppressions sup ON sup.tenant_id = r.tenant_id AND sup.email = lower(r.recipient)
        ON CONFLICT (send_job_id, subscriber_id) WHERE send_job_id IS NOT NULL DO NOTHING
-       RETURNING id, status
+       RETURNING id, status, tenant_id, tags, coalesce(send_job_id, proxy_job_id, id) AS source_id,
+                 CASE WHEN send_job_id IS NOT NULL THEN 'send_job' WHEN proxy_job_id IS NOT NULL THEN 'proxy_job' ELSE 'message' END AS source
+     ), enqueue_tags AS (
+       INSERT INTO message_tags (tenant_id, name, value, source_id, source)
+       SELECT DISTINCT s.tenant_id, t.key, t.value #>> '{}', s.source_id, s.source
+         FROM (SELECT DISTINCT tenant_id, source_id, source, tags FROM enqueued WHERE tags <> '{}') s, jsonb_each(s.tags) t
+        WHERE jsonb_typeof(t.value) = 'string'
+       ON CONFLICT DO NOTHING
      ), enqueue_wake AS (
        SELECT pg_notify('${DISPATCH_CHANNEL}', '') FROM (SELECT 1 FROM enqueued WHERE status = 'queued' LIMIT 1) q
      )`;
