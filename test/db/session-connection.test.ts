@@ -53,4 +53,18 @@ describe('SessionConnection', () => {
     const { rows } = await t.db.query<{ id: number }>('SELECT id FROM session_rows ORDER BY id');
     expect(rows.map((r) => r.id)).toEqual([1, 3]);
   });
+
+  it('drops a connection the server closed: the next statement runs on another', async () => {
+    const session = new SessionConnection(t.db, { plan_cache_mode: 'force_generic_plan' });
+    const sleeping = session.query({ text: 'SELECT pg_sleep(30) AS session_sleep' });
+    const pid = await until(async () => {
+      const { rows } = await t.db.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query LIKE '%AS session_sleep' AND pid <> pg_backend_pid()`);
+      return rows[0]?.pid;
+    }, 5000, 'the statement running');
+    await t.db.query('SELECT pg_terminate_backend($1)', [pid]);
+    await expect(sleeping).rejects.toThrow();
+    // At once, before the connection would have been handed back.
+    const { rows } = await session.query<{ pid: number }>({ text: 'SELECT pg_backend_pid() AS pid' });
+    expect(rows[0].pid).not.toBe(pid);
+  });
 });
