@@ -81,6 +81,8 @@ export class SessionConnection {
       this.taking = undefined;
       throw err;
     }
+    // The pool hands out the same client objects again: released once means "by this hold".
+    this.released.delete(client);
     this.held = client;
     client.on('error', this.onError);
     try {

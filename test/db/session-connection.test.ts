@@ -38,6 +38,9 @@ describe('SessionConnection', () => {
     } finally {
       for (const c of clients) c.release();
     }
+    // Again, on a connection it held before: handed back again (db.end() waits for every one).
+    await show();
+    await until(() => t.db.totalCount === t.db.idleCount, 5000, 'the connection back in the pool again');
   });
 
   it('commits each statement on its own: a failing one is rolled back alone, and the connection goes on', async () => {
