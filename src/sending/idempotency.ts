@@ -1,16 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/pool.ts';
 
-/** JSON with object keys sorted at every depth, so equal bodies hash equally whatever their key order. */
+/**
+ * JSON with object keys sorted at every depth, so equal bodies hash equally whatever their key order.
+ * Built by appending (on every send's path): the text, and so stored hashes, must never change.
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (canonicalJson(value[i]) ?? '');
+    return out + ']';
   }
-  return JSON.stringify(value);
+  const keys = Object.keys(value).sort();
+  out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    out += `${i ? ',' : ''}${JSON.stringify(keys[i])}:${canonicalJson((value as Record<string, unknown>)[keys[i]])}`;
+  }
+  return out + '}';
 }
 
 export function requestHash(body: unknown): string {

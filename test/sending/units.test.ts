@@ -15,6 +15,19 @@ describe('canonical request hashing', () => {
     expect(requestHash({ ...a, b: 2 })).not.toBe(requestHash(a));
     expect(requestHash({ list: [1, 2] })).not.toBe(requestHash({ list: [2, 1] }));
   });
+
+  it('hashes a body as every earlier version did (stored idempotency records must still match a replay)', () => {
+    const body = {
+      message_type: 'transactional', from: 'receipts@acme.test', to: ['user1@example.com', null, 'b'], subject: 'Your receipt #1 \u00e9 "q"',
+      html: '<p>x</p>', text: '', tags: { campaign_id: 'receipts', site_id: 'shop', n: 1.5, t: true, nested: { z: [], a: {} } },
+      idempotency_key: 'bench-1', 'we"ird': null,
+    };
+    expect(canonicalJson(body)).toBe(
+      '{"from":"receipts@acme.test","html":"<p>x</p>","idempotency_key":"bench-1","message_type":"transactional","subject":"Your receipt #1 \u00e9 \\"q\\"",' +
+        '"tags":{"campaign_id":"receipts","n":1.5,"nested":{"a":{},"z":[]},"site_id":"shop","t":true},"text":"","to":["user1@example.com",null,"b"],"we\\"ird":null}',
+    );
+    expect(requestHash(body)).toBe('f7c4c1481d653c68c2fa1ee8c6d84500af0fe68244999d1f43f187d25ee871bb');
+  });
 });
 
 describe('retry backoff', () => {
