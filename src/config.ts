@@ -49,7 +49,7 @@ export interface Config {
     /** Per-tenant send rate (messages/s) when neither the job nor the tenant sets one; undefined: unlimited. */
     defaultRatePerSecond?: number;
     fanoutChunkSize: number;
-    /** Render threads of a worker (RENDER_THREADS, src/jobs/render.ts); undefined: the machine's cores, at most 4. */
+    /** Render threads of a worker (RENDER_THREADS, src/jobs/render.ts); undefined: defaultRenderThreads() (the cores less one, 1 to 4). */
     renderThreads?: number;
   };
   /** Accepted clock difference for signed Member Center webhooks (X-Timestamp), in seconds. */

@@ -4,7 +4,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { newId } from '../../src/ids.ts';
-import { JobRenderer, RenderFailure, type ListMessage } from '../../src/jobs/render.ts';
+import { defaultRenderThreads, JobRenderer, RenderFailure, type ListMessage } from '../../src/jobs/render.ts';
 import type { TemplateSource } from '../../src/jobs/template.ts';
 import type { MessageSigner, Signing } from '../../src/sending/compose.ts';
 import { startTestApp, tenantWithToken, testConfig, type TestApp } from '../helpers/app.ts';
@@ -168,9 +168,10 @@ describe('rendering in worker threads', () => {
 });
 
 describe('RENDER_THREADS', () => {
-  it('sets the render threads of a worker; unset means the default (the cores, at most 4)', () => {
+  it('sets the render threads of a worker; unset means the default (the cores less one, 1 to 4)', () => {
     expect(loadConfig({ RENDER_THREADS: '3' }).jobs.renderThreads).toBe(3);
     expect(loadConfig({}).jobs.renderThreads).toBeUndefined();
+    expect([1, 2, 3, 4, 8, 64].map((cores) => defaultRenderThreads(cores))).toEqual([1, 1, 2, 3, 4, 4]);
     for (const bad of ['0', '-1', '1.5', 'two']) expect(() => loadConfig({ RENDER_THREADS: bad }), bad).toThrow(ConfigError);
     expect(() => loadConfig({ RENDER_THREADS: '0' })).toThrow(/RENDER_THREADS must be an integer >= 1, got "0"/);
   });
