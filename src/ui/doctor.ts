@@ -21,10 +21,15 @@ export interface Check {
 const SKEW_WARN_MS = 2000;
 const TRANSPORT_TIMEOUT_MS = 10_000;
 
-/** The database answers; its clock agrees with ours (signatures, windows and leases depend on it). */
+/**
+ * The database answers; its clock agrees with ours (signatures, windows and leases depend on it);
+ * autovacuum runs (a warning when not).
+ */
 export async function checkDatabase(db: Db): Promise<Check[]> {
   const started = Date.now();
-  const { rows } = await db.query<{ now: Date; version: string }>('SELECT now() AS now, current_setting(\'server_version\') AS version');
+  const { rows } = await db.query<{ now: Date; version: string; autovacuum: string }>(
+    `SELECT now() AS now, current_setting('server_version') AS version, current_setting('autovacuum') AS autovacuum`,
+  );
   const local = (started + Date.now()) / 2;
   const skew = rows[0].now.getTime() - local;
   return [
@@ -32,6 +37,15 @@ export async function checkDatabase(db: Db): Promise<Check[]> {
     Math.abs(skew) > SKEW_WARN_MS
       ? { name: 'clock', ok: false, detail: `this machine's clock is ${(skew / 1000).toFixed(1)} s ${skew > 0 ? 'behind' : 'ahead of'} the database's`, fix: 'run NTP (timedatectl set-ntp true, or chrony) on both machines: webhook signatures allow 300 s, leases and windows assume one time' }
       : { name: 'clock', ok: true, detail: `within ${Math.ceil(Math.abs(skew))} ms of the database's` },
+    // Every send leaves old row versions of its message behind (claim, outcome); the claim reads
+    // the outbox's due index past them until a vacuum reclaims them.
+    rows[0].autovacuum === 'on'
+      ? { name: 'vacuum', ok: true, detail: 'autovacuum is on' }
+      : {
+          name: 'vacuum', ok: true, warn: true,
+          detail: 'autovacuum is off: the old row versions of sent messages pile up and each claim of the outbox reads past them, so a large send slows as it goes',
+          fix: 'set autovacuum = on in postgresql.conf, or run VACUUM messages regularly (docs/operations.md#postgresql)',
+        },
   ];
 }
 

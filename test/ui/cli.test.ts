@@ -76,6 +76,9 @@ describe('send-engine doctor', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/✓ database\s+PostgreSQL \d+/);
     expect(r.stdout).toMatch(/✓ clock\s+within \d+ ms/);
+    // The server's own setting decides the line: a warning (not a failure) when autovacuum is off.
+    const { rows: [{ autovacuum }] } = await database.db.query(`SELECT current_setting('autovacuum') AS autovacuum`);
+    expect(r.stdout).toMatch(autovacuum === 'on' ? /✓ vacuum\s+autovacuum is on/ : /! vacuum\s+autovacuum is off: .*\n\s+fix: set autovacuum = on/);
     expect(r.stdout).toMatch(new RegExp(`✓ transport\\s+smtp://127\\.0\\.0\\.1:\\d+: connected, EHLO answered`));
     expect(r.stdout).toContain('all checks passed');
   });
