@@ -128,7 +128,9 @@ export default async function listSend() {
   // Signed mail comes from a verified domain; unsigned from one the engine does not know.
   const dkim = await verifiedDomain(database, tenant.id, 'signed.acme.example');
   await database.db.query('ANALYZE');
-  console.log(`sink: ${sink.kind}; ${fmt(MEMBERS)} members, SMTP concurrency ${CONCURRENCY}; open and click tracking on`);
+  // Without autovacuum a large send slows as it goes (docs/operations.md#postgresql): say which it was.
+  const { rows: [server] } = await database.db.query<{ autovacuum: string }>(`SELECT current_setting('autovacuum') AS autovacuum`);
+  console.log(`sink: ${sink.kind}; ${fmt(MEMBERS)} members, SMTP concurrency ${CONCURRENCY}; open and click tracking on; PostgreSQL autovacuum ${server.autovacuum}`);
 
   // Baselines first, each alone on the machine.
   const source = BASELINES && sink.kind.startsWith('Postfix') ? await smtpSource(sink.port, BASELINE, 4096) : undefined;
