@@ -237,3 +237,21 @@ export async function recordingSink() {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return { port, deliveries, stop: () => new Promise<void>((r) => server.close(() => r())) };
 }
+
+/**
+ * A list of `members` active members (member1@example.com, ...) as full syncs would leave it, written
+ * set-based in one statement; its id is returned.
+ */
+export async function seedMembers(db: Db, tenantId: string, listId: string, members: number): Promise<string> {
+  await db.query('INSERT INTO lists (tenant_id, id) VALUES ($1, $2)', [tenantId, listId]);
+  await db.query(
+    `WITH s AS (
+       INSERT INTO subscribers (tenant_id, id, email, status, updated_at)
+       SELECT $1, uuid_v7(), 'member' || g || '@example.com', 'active', now() FROM generate_series(1, $3) g
+       RETURNING id)
+     INSERT INTO list_members (tenant_id, list_id, subscriber_id, status, reason, source_id, status_at)
+     SELECT $1, $2, id, 'active', 'seed', gen_random_uuid(), now() FROM s`,
+    [tenantId, listId, members],
+  );
+  return listId;
+}

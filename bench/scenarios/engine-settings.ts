@@ -1,6 +1,6 @@
 import { issueToken } from '../../src/auth/jwt.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
-import { BENCH_JWT_SECRET, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, rssMb, sleep, startEngineProcess, startSink, stopProcess } from '../lib.ts';
+import { BENCH_JWT_SECRET, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, rssMb, sleep, startEngineProcess, startSink, stopProcess, seedMembers } from '../lib.ts';
 
 // The same unsigned list send by engines started in turn with different node flags or settings
 // (docs/operations.md#memory): peak RSS and engine CPU per message of each, in alternating order.
@@ -24,16 +24,7 @@ export default async function engineSettings() {
   const tenant = await createTenant(database.db, 'bench');
   const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['jobs.manage'], ttl: '2h' });
   const listId = '01890000-0000-7000-8000-00000000b002';
-  await database.db.query('INSERT INTO lists (tenant_id, id) VALUES ($1, $2)', [tenant.id, listId]);
-  await database.db.query(
-    `WITH s AS (
-       INSERT INTO subscribers (tenant_id, id, email, status, updated_at)
-       SELECT $1, uuid_v7(), 'member' || g || '@example.com', 'active', now() FROM generate_series(1, $3) g
-       RETURNING id)
-     INSERT INTO list_members (tenant_id, list_id, subscriber_id, status, reason, source_id, status_at)
-     SELECT $1, $2, id, 'active', 'seed', gen_random_uuid(), now() FROM s`,
-    [tenant.id, listId, MEMBERS],
-  );
+  await seedMembers(database.db, tenant.id, listId, MEMBERS);
   await database.db.query('ANALYZE');
   console.log(`sink: ${sink.kind}; ${fmt(MEMBERS)} members, unsigned, open and click tracking; ${ROUNDS} rounds of ${SETTINGS.map((s) => s.name).join(', ')}`);
   const nodeArgs = process.env.BENCH_ENGINE_NODE_ARGS;

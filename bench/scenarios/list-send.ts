@@ -8,7 +8,7 @@ import { deriveSecretsKey, encryptSecret } from '../../src/secrets.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
 import { noDelaySocket } from '../../src/transports/smtp.ts';
 import { freshBundle } from '../../bin/bundle.mjs';
-import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase } from '../lib.ts';
+import { BENCH_JWT_SECRET, bareNodeRssMb, benchDatabase, cpuMeter, fmt, freePort, peakRssMb, ROOT, rssMb, sleep, startEngineProcess, startSink, stopProcess, type BenchDatabase, seedMembers } from '../lib.ts';
 
 const MEMBERS = Number(process.env.BENCH_LIST_MEMBERS ?? 100_000);
 const CONCURRENCY = Number(process.env.BENCH_LIST_CONCURRENCY ?? 20);
@@ -114,17 +114,7 @@ export default async function listSend() {
   const tenant = await createTenant(database.db, 'bench');
   const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['jobs.manage'], ttl: '1h' });
   const listId = '01890000-0000-7000-8000-00000000b001';
-  // The list as full syncs would leave it, written set-based.
-  await database.db.query('INSERT INTO lists (tenant_id, id) VALUES ($1, $2)', [tenant.id, listId]);
-  await database.db.query(
-    `WITH s AS (
-       INSERT INTO subscribers (tenant_id, id, email, status, updated_at)
-       SELECT $1, uuid_v7(), 'member' || g || '@example.com', 'active', now() FROM generate_series(1, $3) g
-       RETURNING id)
-     INSERT INTO list_members (tenant_id, list_id, subscriber_id, status, reason, source_id, status_at)
-     SELECT $1, $2, id, 'active', 'seed', gen_random_uuid(), now() FROM s`,
-    [tenant.id, listId, MEMBERS],
-  );
+  await seedMembers(database.db, tenant.id, listId, MEMBERS);
   // Signed mail comes from a verified domain; unsigned from one the engine does not know.
   const dkim = await verifiedDomain(database, tenant.id, 'signed.acme.example');
   await database.db.query('ANALYZE');

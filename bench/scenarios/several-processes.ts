@@ -1,6 +1,6 @@
 import { issueToken } from '../../src/auth/jwt.ts';
 import { createTenant } from '../../src/tenants/tenants.ts';
-import { BENCH_JWT_SECRET, benchDatabase, fmt, freePort, processCpuMs, recordingSink, sleep, startEngineProcess, stopProcess } from '../lib.ts';
+import { BENCH_JWT_SECRET, benchDatabase, fmt, freePort, processCpuMs, recordingSink, sleep, startEngineProcess, stopProcess, seedMembers } from '../lib.ts';
 
 /**
  * Several processes on one PostgreSQL: one `serve` (the API) and BENCH_SEVERAL_WORKERS (2) `worker`
@@ -22,16 +22,7 @@ export default async function severalProcesses() {
   await database.db.query('UPDATE tenants SET max_send_rate = $2 WHERE id = $1', [tenant.id, RATE]);
   const token = await issueToken(BENCH_JWT_SECRET, { tenantId: tenant.id, scopes: ['jobs.manage'], ttl: '1h' });
   const listId = '01890000-0000-7000-8000-00000000c001';
-  await database.db.query('INSERT INTO lists (tenant_id, id) VALUES ($1, $2)', [tenant.id, listId]);
-  await database.db.query(
-    `WITH s AS (
-       INSERT INTO subscribers (tenant_id, id, email, status, updated_at)
-       SELECT $1, uuid_v7(), 'member' || g || '@example.com', 'active', now() FROM generate_series(1, $3) g
-       RETURNING id)
-     INSERT INTO list_members (tenant_id, list_id, subscriber_id, status, reason, source_id, status_at)
-     SELECT $1, $2, id, 'active', 'seed', gen_random_uuid(), now() FROM s`,
-    [tenant.id, listId, MEMBERS],
-  );
+  await seedMembers(database.db, tenant.id, listId, MEMBERS);
   await database.db.query('ANALYZE');
   console.log(`1 serve + ${WORKERS} worker processes, one PostgreSQL; ${fmt(MEMBERS)} members; tenant rate ${fmt(RATE)} msgs/s; sink: smtp-server (Node) recording each delivery`);
 
