@@ -28,8 +28,12 @@ export type ImportStatus = (typeof IMPORT_STATUSES)[number];
 export type ImportFormat = 'csv' | 'jsonl';
 
 export const IMPORT_BATCH = 5_000;
-/** Rows checked between turns of the event loop (a few ms), so the database is not kept waiting on this process. */
-const YIELD_EVERY = 1_000;
+/**
+ * Rows checked between turns of the event loop (about 2 ms), so the database is not kept waiting on
+ * this process: node-pg sends a chunk's next statement only from the previous one's reply. Every
+ * 1,000 rows: 47,820-49,817 new contacts/s in the bench; every 200: 50,462-53,263 (same runs).
+ */
+const YIELD_EVERY = 200;
 /** How many invalid rows an import lists with their line numbers (rows_invalid counts them all). */
 export const MAX_INVALID_REPORTED = 100;
 const MAX_FIELD = 1_000;
